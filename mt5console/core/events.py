@@ -1,0 +1,152 @@
+"""Typed events the core publishes, and the bus that carries them to whichever front end listens.
+
+The core never knows who listens: the Textual app turns events into messages, the headless runner
+prints them as log lines, tests collect them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from mt5console.core.broker.models import AccountState, Position, TerminalState, Tick
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Level(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    time: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogLine(Event):
+    """A line for the log pane / stdout: what the console is doing and why."""
+
+    level: Level
+    source: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminalConnected(Event):
+    terminal: TerminalState
+    account: AccountState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminalLost(Event):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconnectAttempt(Event):
+    attempt: int
+    error: str
+    retry_in: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountUpdated(Event):
+    account: AccountState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TickUpdated(Event):
+    tick: Tick
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BarClosed(Event):
+    symbol: str
+    timeframe: str
+    bar_time: datetime  # open time of the bar that just closed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionsUpdated(Event):
+    positions: tuple[Position, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionOpened(Event):
+    position: Position
+    strategy_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionClosed(Event):
+    ticket: int
+    symbol: str
+    profit: float
+    reason: str
+    strategy_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStateChanged(Event):
+    strategy_id: str
+    name: str
+    state: str  # running | paused | stopped | error
+    reason: str
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out on the event loop's thread.
+
+    Subscribers must be quick and must not raise; a subscriber that raises is logged and kept, so
+    one faulty front end never silences the others. A short history of log lines is kept so that a
+    front end attached late can show what happened before it arrived.
+    """
+
+    def __init__(self, history: int = 500) -> None:
+        self._subscribers: list[Subscriber] = []
+        self.log_history: deque[LogLine] = deque(maxlen=history)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        if isinstance(event, LogLine):
+            self.log_history.append(event)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", subscriber, type(event).__name__)
+
+    def log(self, level: Level, source: str, message: str) -> None:
+        self.publish(LogLine(level=level, source=source, message=message))
+
+    def info(self, source: str, message: str) -> None:
+        self.log(Level.INFO, source, message)
+
+    def warning(self, source: str, message: str) -> None:
+        self.log(Level.WARNING, source, message)
+
+    def error(self, source: str, message: str) -> None:
+        self.log(Level.ERROR, source, message)

@@ -1,0 +1,1 @@
+"""The strategy engine: model and validation, indicators, conditions, executor, exits, risk, filters."""
