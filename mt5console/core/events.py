@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -120,6 +120,16 @@ class EventBus:
     def __init__(self, history: int = 500) -> None:
         self._subscribers: list[Subscriber] = []
         self.log_history: deque[LogLine] = deque(maxlen=history)
+        self._secrets: tuple[str, ...] = ()
+
+    def set_secrets(self, secrets: tuple[str, ...]) -> None:
+        """Values masked in every log line, whoever wrote it (pairing key, passwords, Pusher secret)."""
+        self._secrets = tuple(s for s in secrets if s)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
@@ -132,6 +142,8 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         if isinstance(event, LogLine):
+            if self._secrets:
+                event = replace(event, message=self.redact(event.message))
             self.log_history.append(event)
         for subscriber in list(self._subscribers):
             try:

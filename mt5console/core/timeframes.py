@@ -41,7 +41,8 @@ def timeframe_value(name: str) -> int:
     try:
         return TIMEFRAME_VALUES[name]
     except KeyError:
-        raise ValueError(f"unknown timeframe {name!r}; expected one of {', '.join(TIMEFRAME_NAMES)}") from None
+        expected = ", ".join(TIMEFRAME_NAMES)
+        raise ValueError(f"unknown timeframe {name!r}; expected one of {expected}") from None
 
 
 def timeframe_delta(name: str) -> timedelta:

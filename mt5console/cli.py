@@ -1,0 +1,58 @@
+"""Command line entry point: parses arguments and picks the front end; no logic of its own."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from mt5console import __version__
+
+SUBCOMMANDS = ("check",)
+
+USAGE = """\
+usage: mt5console [runtime options]            the console (runtime inside)
+       mt5console --no-ui [runtime options]    headless: log lines on stdout, Ctrl-C stops
+       mt5console check STRATEGY.json          validate a strategy (exit 0 valid, 2 invalid)
+       mt5console --version
+run 'mt5console --help' for the runtime options, 'mt5console check --help' for the subcommand."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "check":
+        from mt5console.subcommands import check_main
+
+        return check_main(args[1:])
+    return run_main(args)
+
+
+def run_main(args: list[str]) -> int:
+    from mt5console.config import ConfigError, build_parser, load_settings
+
+    parser = build_parser()
+    parser.epilog = USAGE
+    if "--version" in args:
+        print(f"mt5console {__version__}")
+        return 0
+    if any(a in ("-h", "--help") for a in args):
+        parser.print_help()
+        return 0
+    try:
+        settings = load_settings(args)
+    except ConfigError as error:
+        print(f"mt5console: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # argparse's own errors (unknown option, missing value)
+        return 2 if exit_.code not in (0, None) else 0
+    if not settings.no_ui:
+        print(
+            "mt5console: the Textual console is not built yet; running headless (as with --no-ui).",
+            file=sys.stderr,
+        )
+    from mt5console import headless
+
+    return headless.main(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,471 @@
+"""Loads the Settings the runtime is built from.
+
+Precedence, highest first: the command line; the environment (MT5C_* names, then the WE_V2_* names
+of the older executor; the real environment, then a ``.env`` file in the working folder); the TOML
+config file (``--config`` / MT5C_CONFIG, else ``config.toml`` in the user config dir); the defaults
+of ``mt5console.core.settings``.
+
+Every bad value raises ConfigError naming the setting, where it came from and what is accepted;
+secrets (password, pairing key, Pusher secret) are never quoted. Relative paths are taken from the
+working folder, or from the config file's folder for paths written in the config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import platformdirs
+from dotenv import dotenv_values
+
+from mt5console.core.settings import BROKER_KINDS, Limits, Settings
+
+APP_NAME = "mt5console"
+CONFIG_FILE_NAME = "config.toml"
+DOTENV_FILE_NAME = ".env"
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names it, where it came from and what is accepted."""
+
+
+class _Invalid(Exception):
+    """Raised by a value parser with the reason only; the caller adds the setting and the source."""
+
+
+T = TypeVar("T")
+Parser = Callable[[object, Path], object]  # (raw value, folder relative paths start from) -> value
+
+
+# --- value parsers: each accepts a string (command line, environment) or a TOML value -----------
+
+
+def _string(raw: object, base: Path) -> str:
+    if not isinstance(raw, str):
+        raise _Invalid("is not a string")
+    if not raw.strip():
+        raise _Invalid("is empty")
+    return raw.strip()
+
+
+def _secret(raw: object, base: Path) -> str:
+    # Not stripped: a password may legitimately begin or end with a space.
+    if not isinstance(raw, str):
+        raise _Invalid("is not a string")
+    if not raw:
+        raise _Invalid("is empty")
+    return raw
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[object, Path], int]:
+    accepted = f"a whole number from {minimum} to {maximum}" if maximum else f"a whole number >= {minimum}"
+
+    def parse(raw: object, base: Path) -> int:
+        if isinstance(raw, str):
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                raise _Invalid(f"is not {accepted}") from None
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        else:
+            raise _Invalid(f"is not {accepted}")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise _Invalid(f"is not {accepted}")
+        return value
+
+    return parse
+
+
+def _positive(maximum: float | None = None) -> Callable[[object, Path], float]:
+    def parse(raw: object, base: Path) -> float:
+        if isinstance(raw, str):
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise _Invalid("is not a number") from None
+        elif isinstance(raw, int | float) and not isinstance(raw, bool):
+            value = float(raw)
+        else:
+            raise _Invalid("is not a number")
+        if not math.isfinite(value) or value <= 0:
+            raise _Invalid("is not a positive number")
+        if maximum is not None and value > maximum:
+            raise _Invalid(f"is more than {maximum:g}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: object, base: Path) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE + _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise _Invalid(f"is not one of {', '.join(_TRUE + _FALSE)}")
+
+
+def _path(*, must_exist: bool) -> Callable[[object, Path], Path]:
+    def parse(raw: object, base: Path) -> Path:
+        path = Path(os.path.expanduser(_string(raw, base)))
+        path = path if path.is_absolute() else base / path
+        if must_exist and not path.exists():
+            raise _Invalid(f"does not exist ({path})")
+        return path
+
+    return parse
+
+
+def _expanded(raw: object, base: Path) -> str:
+    return os.path.expanduser(_string(raw, base))
+
+
+def _url(raw: object, base: Path) -> str:
+    text = _string(raw, base)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _Invalid("is not an http:// or https:// URL")
+    return text.rstrip("/")  # callers append "/agents/..." paths
+
+
+def _broker(raw: object, base: Path) -> str:
+    kind = _string(raw, base).lower()
+    if kind not in BROKER_KINDS:
+        raise _Invalid(f"is not one of {', '.join(BROKER_KINDS)}")
+    return kind
+
+
+def normalize_symbol(name: str) -> str:
+    """Upper-case the symbol, but keep a broker suffix after a dot as typed (``eurusd.m`` ->
+    ``EURUSD.m``): suffixes are the broker's own names."""
+    head, dot, suffix = name.strip().partition(".")
+    if not head or any(ch.isspace() for ch in name.strip()) or (dot and not suffix):
+        raise _Invalid(f"has a bad symbol name {name!r}")
+    return head.upper() + dot + suffix
+
+
+def _symbols(raw: object, base: Path) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        names: list[object] = list(raw.split(","))
+    elif isinstance(raw, list):
+        names = list(raw)
+    else:
+        raise _Invalid("is not a comma-separated list of symbols")
+    symbols: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise _Invalid("has an empty entry (give symbols separated by single commas)")
+        symbol = normalize_symbol(name)
+        if symbol not in symbols:
+            symbols.append(symbol)
+    return tuple(symbols)
+
+
+# --- the options ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    name: str  # the Settings field (or Limits field when section == "limits"); the config file key
+    parse: Parser
+    group: str
+    help: str
+    flags: tuple[str, ...] = ()  # default: --name-with-dashes
+    aliases: tuple[str, ...] = ()  # WE_V2_* environment names, read after MT5C_<NAME>
+    secret: bool = False
+    switch: bool = False  # a flag without a value (store_true)
+    section: str | None = None
+    env_name: str | None = None  # when not MT5C_<NAME>
+
+    @property
+    def cli_flags(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return (self.env_name or f"MT5C_{self.name.upper()}", *self.aliases)
+
+    @property
+    def file_key(self) -> str:
+        return f"[{self.section}] {self.name}" if self.section else self.name
+
+
+_T, _F, _M, _P, _S = "terminal", "files", "market data", "platform", "pusher"
+_OPTIONS: tuple[_Option, ...] = (
+    _Option("broker", _broker, _T, "auto (mt5 where MetaTrader5 imports, else sim), sim, mt5, mt5linux"),
+    _Option("mt5_path", _expanded, _T, "terminal64.exe to start", aliases=("WE_V2_MT5_PATH",)),
+    _Option("login", _whole(1), _T, "trading account number"),
+    _Option("password", _secret, _T, "trading account password", secret=True),
+    _Option("server", _string, _T, "trade server name"),
+    _Option("mt5_host", _string, _T, "mt5linux bridge host"),
+    _Option("mt5_port", _whole(1, 65535), _T, "mt5linux bridge port"),
+    _Option("reconnect_interval", _positive(), _T, "seconds between reconnect attempts"),
+    _Option("connect_attempts", _whole(0), _T, "attempts at start before exit code 3 (0 = keep trying)"),
+    _Option("data_dir", _path(must_exist=False), _F, "folder of the database and logs"),
+    _Option("strategies", _path(must_exist=True), _F, "strategy JSON file or folder to start"),
+    _Option("symbols", _symbols, _M, "comma-separated symbols to track"),
+    _Option("poll_interval", _positive(), _M, "seconds between market-data polls"),
+    _Option("api_url", _url, _P, "the platform's API URL", aliases=("WE_V2_PLATFORM_API_URL",)),
+    _Option(
+        "pairing_key",
+        _secret,
+        _P,
+        "pairing key",
+        flags=("--key", "--pairing-key"),
+        aliases=("WE_V2_PLATFORM_API_KEY",),
+        secret=True,
+    ),
+    _Option("agent_id", _string, _P, "agent id (else paired and saved)", aliases=("WE_V2_EXECUTOR_ID",)),
+    _Option("pusher_key", _string, _S, "Pusher app key", aliases=("WE_V2_PUSHER_KEY",)),
+    _Option("pusher_cluster", _string, _S, "Pusher cluster", aliases=("WE_V2_PUSHER_CLUSTER",)),
+    _Option("pusher_channel", _string, _S, "command channel", aliases=("WE_V2_PUSHER_CHANNEL",)),
+    _Option("pusher_host", _string, _S, "self-hosted Pusher-protocol server host"),
+    _Option("pusher_port", _whole(1, 65535), _S, "its port"),
+    _Option("pusher_insecure", _boolean, _S, "ws:// instead of wss://", switch=True),
+    _Option("pusher_auth_endpoint", _url, _S, "private-channel auth URL"),
+    _Option("pusher_secret", _secret, _S, "Pusher app secret (signs channel auth here)", secret=True),
+    _Option("sim_seed", _whole(0), "simulator", "random seed of the simulated terminal"),
+    _Option("sim_data", _path(must_exist=True), "simulator", "CSV of bars to replay as its price feed"),
+    _Option("sim_state", _path(must_exist=False), "simulator", "its account file (default in the data dir)"),
+    _Option("theme", _string, "front end", "theme name"),
+    _Option("verbose", _boolean, "front end", "debug log lines", flags=("--verbose", "-v"), switch=True),
+    _Option("no_ui", _boolean, "front end", "headless: log lines to stdout", switch=True),
+    _Option("max_lot", _positive(), "limits", "largest volume of one order", section="limits"),
+    _Option("max_positions", _whole(1), "limits", "most open positions", section="limits"),
+    _Option(
+        "max_daily_loss_pct", _positive(100), "limits", "daily loss %% that stops trading", section="limits"
+    ),
+    _Option("max_drawdown_pct", _positive(100), "limits", "drawdown %% that stops trading", section="limits"),
+)
+_config_path = _path(must_exist=False)
+_CONFIG = _Option("config", _config_path, _F, "TOML config file", env_name="MT5C_CONFIG")
+_FILE_KEYS = {option.name: option for option in _OPTIONS if option.section is None}
+_LIMIT_KEYS = {option.name: option for option in _OPTIONS if option.section == "limits"}
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser(*, add_help: bool = False) -> argparse.ArgumentParser:
+    """The runtime options; use as ``argparse.ArgumentParser(parents=[build_parser()])``. Every
+    default is None ("not given"), so that lower layers apply; abbreviations are off, so that
+    ``--data`` of a subcommand can never be read as ``--data-dir``."""
+    parser = _RaisingParser(prog=APP_NAME, add_help=add_help, allow_abbrev=False)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in (_CONFIG, *_OPTIONS):
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        group = groups[option.group]
+        env = ", ".join(option.env_names)
+        if option.switch:
+            group.add_argument(
+                *option.cli_flags,
+                dest=option.name,
+                action="store_true",
+                default=None,
+                help=f"{option.help} [{env}]",
+            )
+        else:
+            group.add_argument(
+                *option.cli_flags,
+                dest=option.name,
+                default=None,
+                metavar=option.name.upper(),
+                help=f"{option.help} [{env}]",
+            )
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Settings:
+    """Parse the runtime options in ``argv`` and build the Settings (see the module docstring)."""
+    namespace = build_parser(add_help=True).parse_args(list(argv))
+    return settings_from_namespace(namespace, environ, cwd)
+
+
+def settings_from_namespace(
+    namespace: argparse.Namespace, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Settings:
+    """The Settings from options already parsed by a parser built on ``build_parser()``."""
+    cwd = Path.cwd() if cwd is None else cwd
+    layers = _environment_layers(os.environ if environ is None else environ, cwd)
+    config_file, explicit, config_label = _config_location(namespace, layers, cwd)
+    file_values, pips = _read_config_file(config_file, explicit, config_label)
+
+    values: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for option in _OPTIONS:
+        found = _lookup(option, namespace, layers, file_values, cwd, config_file)
+        if found is None:
+            continue
+        raw, label, base = found
+        value = _convert(option.parse, raw, label, base, secret=option.secret)
+        (limits if option.section == "limits" else values)[option.name] = value
+        origins[option.name] = label
+
+    values["broker"] = _resolve_broker(values.get("broker", "auto"), origins.get("broker", "broker"))
+    values.setdefault("data_dir", Path(platformdirs.user_data_dir(APP_NAME)))
+    if "pusher_auth_endpoint" in values and "pusher_secret" in values:
+        raise ConfigError(
+            f"{origins['pusher_auth_endpoint']} and {origins['pusher_secret']}: give either the Pusher "
+            "auth endpoint or the Pusher secret, not both"
+        )
+    return Settings(
+        **values,
+        config_path=config_file if config_file.is_file() else None,
+        config_dir=config_file.parent,
+        pip_overrides=pips,
+        limits=Limits(**limits),
+    )
+
+
+# --- the layers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _EnvLayer:
+    where: str  # "env" or the .env file's path
+    values: Mapping[str, str]
+
+
+def _environment_layers(environ: Mapping[str, str], cwd: Path) -> tuple[_EnvLayer, ...]:
+    # Empty values count as unset: a template line "MT5C_LOGIN=" must not erase a lower layer.
+    real = {name: value for name, value in environ.items() if value}
+    dotenv_path = cwd / DOTENV_FILE_NAME
+    if not dotenv_path.is_file():
+        return (_EnvLayer("env", real),)
+    # No ${VAR} interpolation: it would read os.environ, not ``environ``, and could mangle secrets.
+    from_file = {
+        name: value for name, value in dotenv_values(dotenv_path, interpolate=False).items() if value
+    }
+    return (_EnvLayer("env", real), _EnvLayer(str(dotenv_path), from_file))
+
+
+def _from_environment(option: _Option, layers: Sequence[_EnvLayer]) -> tuple[str, str] | None:
+    # Layer first, then name: the real environment beats .env even when it has only an alias.
+    for layer in layers:
+        for name in option.env_names:
+            if name in layer.values:
+                return layer.values[name], f"{layer.where} {name}"
+    return None
+
+
+def _lookup(
+    option: _Option,
+    namespace: argparse.Namespace,
+    layers: Sequence[_EnvLayer],
+    file_values: Mapping[str, object],
+    cwd: Path,
+    config_file: Path,
+) -> tuple[object, str, Path] | None:
+    given = getattr(namespace, option.name, None)
+    if given is not None:
+        return given, option.cli_flags[0], cwd
+    from_env = _from_environment(option, layers)
+    if from_env is not None:
+        return from_env[0], from_env[1], cwd
+    if option.file_key in file_values:
+        return file_values[option.file_key], f"{config_file} {option.file_key}", config_file.parent
+    return None
+
+
+def _convert(parse: Callable[[object, Path], T], raw: object, label: str, base: Path, *, secret: bool) -> T:
+    try:
+        return parse(raw, base)
+    except _Invalid as invalid:
+        shown = "the value" if secret else repr(raw)
+        raise ConfigError(f"{label}: {shown} {invalid}") from None
+
+
+def _config_location(
+    namespace: argparse.Namespace, layers: Sequence[_EnvLayer], cwd: Path
+) -> tuple[Path, bool, str]:
+    """The config file, whether it was asked for explicitly, and where that request came from."""
+    given = getattr(namespace, _CONFIG.name, None)
+    found = (given, _CONFIG.cli_flags[0]) if given is not None else _from_environment(_CONFIG, layers)
+    if found is None:
+        default = Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILE_NAME
+        return default, False, str(default)
+    raw, label = found
+    path = _convert(_config_path, raw, label, cwd, secret=False)
+    if not path.is_file():
+        raise ConfigError(f"{label}: {raw!r} is not an existing file ({path})")
+    return path, True, label
+
+
+def _read_config_file(path: Path, explicit: bool, label: str) -> tuple[dict[str, object], dict[str, float]]:
+    """The file's settings keyed like ``_Option.file_key``, and its [pips] overrides."""
+    if not path.is_file():
+        return {}, {}
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error}") from None
+    values: dict[str, object] = {}
+    pips: dict[str, float] = {}
+    for key, value in document.items():
+        if key == "limits":
+            for limit, raw in _table(path, key, value):
+                if limit not in _LIMIT_KEYS:
+                    _unknown(path, f"[limits] {limit}", _LIMIT_KEYS)
+                values[_LIMIT_KEYS[limit].file_key] = raw
+        elif key == "pips":
+            for symbol, raw in _table(path, key, value):
+                where = f"{path} [pips] {symbol}"
+                name = _convert(
+                    lambda raw, _base: normalize_symbol(str(raw)), symbol, where, path, secret=False
+                )
+                pips[name] = _convert(_positive(), raw, where, path.parent, secret=False)
+        elif key in _FILE_KEYS:
+            values[key] = value
+        elif key in _LIMIT_KEYS:
+            raise ConfigError(f"{path}: {key} belongs in the [limits] table")
+        else:
+            _unknown(path, key, _FILE_KEYS)
+    return values, pips
+
+
+def _table(path: Path, key: str, value: object) -> Iterator[tuple[str, object]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key} must be a table ([{key}])")
+    yield from value.items()
+
+
+def _unknown(path: Path, key: str, known: Mapping[str, object]) -> NoReturn:
+    raise ConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _resolve_broker(kind: str, label: str) -> str:
+    if kind == "auto":
+        return "mt5" if _importable("MetaTrader5") else "sim"
+    if kind == "mt5" and not _importable("MetaTrader5"):
+        raise ConfigError(
+            f"{label}: 'mt5' needs the MetaTrader5 package, which exists for Windows only "
+            "(pip install MetaTrader5); elsewhere use mt5linux (MT5 under Wine) or sim"
+        )
+    if kind == "mt5linux" and not _importable("mt5linux"):
+        raise ConfigError(f"{label}: 'mt5linux' needs the mt5linux package: pip install 'mt5console[bridge]'")
+    return kind

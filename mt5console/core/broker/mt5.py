@@ -1,0 +1,615 @@
+"""The broker adapter: async methods over any MetaTrader5-like module.
+
+The same code drives the real ``MetaTrader5`` package, an mt5linux proxy (MT5 under Wine) and the
+simulator, because all three offer the module's functions, constants and named tuples. The module is
+blocking and not thread safe, so every call to it runs on ONE dedicated thread owned by this adapter;
+nothing else in the program touches the module. Results are converted into the core's frozen
+dataclasses (UTC datetimes) on that thread, so no module object ever reaches the event loop.
+
+When the terminal goes away, calls raise ``TerminalUnavailable`` at once and a reconnect task retries
+``initialize()`` every ``reconnect_interval`` seconds, logging each attempt, until it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import numpy as np
+
+from mt5console.core.broker.errors import BrokerError, OrderRejected, TerminalUnavailable
+from mt5console.core.broker.models import (
+    AccountState,
+    Deal,
+    OrderResult,
+    Position,
+    Side,
+    SymbolSpec,
+    TerminalState,
+    Tick,
+)
+from mt5console.core.broker.retcodes import SUCCESS_RETCODES, describe_retcode
+from mt5console.core.events import EventBus, ReconnectAttempt, TerminalConnected, TerminalLost
+from mt5console.core.timeframes import timeframe_value
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The module's constant values (shared/reference/mt5_api.txt). Read from this table, not from the
+# module, because on mt5linux an attribute read is a remote call that belongs on the terminal thread.
+TRADE_ACTION_DEAL = 1
+TRADE_ACTION_SLTP = 6
+ORDER_TYPE_BUY = 0
+ORDER_TYPE_SELL = 1
+ORDER_TIME_GTC = 0
+ORDER_FILLING_FOK = 0
+ORDER_FILLING_IOC = 1
+ORDER_FILLING_RETURN = 2
+SYMBOL_FILLING_FOK_BIT = 1
+SYMBOL_FILLING_IOC_BIT = 2
+POSITION_TYPE_BUY = 0
+ACCOUNT_MARGIN_MODE_RETAIL_HEDGING = 2
+ACCOUNT_TRADE_MODE_DEMO = 0
+# last_error() codes that mean the terminal itself is gone, not that one request was bad.
+CONNECTION_LOST_CODES = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
+
+DEFAULT_DEVIATION_POINTS = 20
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+def _epoch(when: datetime) -> int:
+    if when.tzinfo is None:
+        raise ValueError("datetimes given to the broker must be timezone aware (UTC)")
+    return int(when.timestamp())
+
+
+def pip_size(digits: int, point: float, override: float | None = None) -> float:
+    """pip = 10 x point for 3 and 5 digit quotes, else 1 x point, unless configured per symbol."""
+    if override is not None:
+        return override
+    return point * 10 if digits in (3, 5) else point
+
+
+def symbol_spec(info: Any, pip_override: float | None = None) -> SymbolSpec:
+    """The core's SymbolSpec from the module's SymbolInfo named tuple."""
+    return SymbolSpec(
+        name=str(info.name),
+        description=str(info.description),
+        digits=int(info.digits),
+        point=float(info.point),
+        pip=pip_size(int(info.digits), float(info.point), pip_override),
+        contract_size=float(info.trade_contract_size),
+        tick_size=float(info.trade_tick_size),
+        tick_value=float(info.trade_tick_value),
+        volume_min=float(info.volume_min),
+        volume_max=float(info.volume_max),
+        volume_step=float(info.volume_step),
+        stops_level=int(info.trade_stops_level),
+        spread=int(info.spread),
+        currency_base=str(info.currency_base),
+        currency_profit=str(info.currency_profit),
+        currency_margin=str(info.currency_margin),
+        trade_mode=int(info.trade_mode),
+        filling_mode=int(info.filling_mode),
+    )
+
+
+class _Failed(Exception):
+    """Raised on the terminal thread: a module call returned None; carries last_error()."""
+
+    def __init__(self, function: str, code: int, text: str) -> None:
+        super().__init__(f"{function}() failed: {text} ({code})")
+        self.function = function
+        self.code = code
+        self.text = text
+
+
+class Broker:
+    """Async facade over an MT5-like module; the one owner of the terminal thread."""
+
+    def __init__(
+        self,
+        module_factory: Callable[[], Any],
+        *,
+        events: EventBus,
+        simulated: bool,
+        initialize_kwargs: Mapping[str, Any] | None = None,
+        reconnect_interval: float = 10.0,
+        pip_overrides: Mapping[str, float] | None = None,
+        inline: bool = False,
+    ) -> None:
+        # The module is created on the terminal thread at the first connect: the mt5linux proxy opens
+        # its connection in its constructor, and the simulator loads its saved state there.
+        self._module_factory = module_factory
+        self._module: Any = None
+        self._events = events
+        self.simulated = simulated
+        self._initialize_kwargs = dict(initialize_kwargs or {})
+        self.reconnect_interval = reconnect_interval
+        self._pip_overrides = dict(pip_overrides or {})
+        # inline: call the module on the loop's own thread. Only for the replay, whose simulator is
+        # in-process, never blocks and is driven by the loop itself; a thread hop per call would
+        # cost more than the whole bar. Live use always has the dedicated thread.
+        self._inline = inline
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt5-terminal")
+        self._connected = False
+        self._closing = False
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._back = asyncio.Event()
+        self._specs: dict[str, SymbolSpec] = {}
+        self.terminal: TerminalState | None = None
+
+    # ----------------------------------------------------------------- the terminal thread
+
+    async def _on_thread(self, work: Callable[[], T]) -> T:
+        if self._inline:
+            return work()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, work)
+
+    def _raw(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        """Call one module function; runs ON the terminal thread only. None -> _Failed."""
+        result = getattr(self._module, function)(*args, **kwargs)
+        if result is None:
+            code, text = self._module.last_error()
+            raise _Failed(function, int(code), str(text))
+        return result
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (which uses ``_raw``) on the terminal thread, translating failures."""
+        if not self._connected:
+            raise TerminalUnavailable(self._unavailable_message())
+        try:
+            return await self._on_thread(work)
+        except _Failed as failed:
+            if failed.code in CONNECTION_LOST_CODES:
+                self._lost(str(failed))
+                raise TerminalUnavailable(f"the terminal went away: {failed}", code=failed.code) from None
+            raise BrokerError(str(failed), code=failed.code) from None
+        except (ConnectionError, EOFError, OSError) as error:  # the mt5linux bridge dropped
+            self._lost(f"{type(error).__name__}: {error}")
+            raise TerminalUnavailable(f"the terminal went away: {error}") from None
+
+    def _unavailable_message(self) -> str:
+        if self._closing:
+            return "the broker adapter is closed"
+        return f"the terminal is not connected; reconnecting every {self.reconnect_interval:g} s"
+
+    # ----------------------------------------------------------------- connection
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    async def wait_connected(self) -> None:
+        await self._back.wait()
+
+    def _initialize_on_thread(self) -> tuple[TerminalState, AccountState]:
+        if self._module is None:
+            self._module = self._module_factory()
+        with contextlib.suppress(Exception):  # a stale session must not block a fresh one
+            self._module.shutdown()
+        if not self._module.initialize(**self._initialize_kwargs):
+            code, text = self._module.last_error()
+            raise _Failed("initialize", int(code), str(text))
+        return self._terminal_state(), self._account_state()
+
+    async def connect(self, attempts: int = 1) -> AccountState:
+        """Connect at start; ``attempts`` tries ``reconnect_interval`` apart (0 = until it works).
+
+        Raises TerminalUnavailable when every attempt failed (the CLI exits with code 3).
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                terminal, account = await self._on_thread(self._initialize_on_thread)
+            except (_Failed, ConnectionError, EOFError, OSError) as error:
+                last_try = attempts and attempt >= attempts
+                self._events.warning(
+                    "broker",
+                    f"terminal not reachable (attempt {attempt}"
+                    + (f" of {attempts}" if attempts else "")
+                    + f"): {error}"
+                    + ("" if last_try else f"; retrying in {self.reconnect_interval:g} s"),
+                )
+                if last_try:
+                    raise TerminalUnavailable(
+                        f"could not connect to the terminal after {attempt} attempt(s): {error}"
+                    ) from None
+                self._events.publish(
+                    ReconnectAttempt(attempt=attempt, error=str(error), retry_in=self.reconnect_interval)
+                )
+                await asyncio.sleep(self.reconnect_interval)
+                continue
+            self._mark_connected(terminal, account)
+            return account
+
+    def _mark_connected(self, terminal: TerminalState, account: AccountState) -> None:
+        self._connected = True
+        self.terminal = terminal
+        self._back.set()
+        self._events.publish(TerminalConnected(terminal=terminal, account=account))
+
+    def _lost(self, reason: str) -> None:
+        if not self._connected or self._closing:
+            return
+        self._connected = False
+        self._back.clear()
+        self._events.error("broker", f"terminal lost: {reason}")
+        self._events.publish(TerminalLost(reason=reason))
+        self._reconnect_task = asyncio.get_running_loop().create_task(
+            self._reconnect(), name="broker-reconnect"
+        )
+
+    async def _reconnect(self) -> None:
+        attempt = 0
+        while not self._closing:
+            attempt += 1
+            await asyncio.sleep(self.reconnect_interval)
+            if self._closing:
+                return
+            try:
+                terminal, account = await self._on_thread(self._initialize_on_thread)
+            except Exception as error:  # any failure is one more attempt, never the end of the loop
+                self._events.warning(
+                    "broker",
+                    f"reconnect attempt {attempt} failed: {error}; retrying in {self.reconnect_interval:g} s",
+                )
+                self._events.publish(
+                    ReconnectAttempt(attempt=attempt, error=str(error), retry_in=self.reconnect_interval)
+                )
+                continue
+            self._events.info("broker", f"terminal is back after {attempt} attempt(s)")
+            self._mark_connected(terminal, account)
+            return
+
+    async def check_connection(self) -> bool:
+        """Ask the terminal whether it is still there; starts reconnecting when it is not."""
+        if not self._connected:
+            return False
+        try:
+            info = await self._call(lambda: self._raw("terminal_info"))
+        except TerminalUnavailable:
+            return False
+        except BrokerError as error:
+            self._lost(str(error))
+            return False
+        if not info.connected:
+            self._lost("the terminal lost its connection to the trade server")
+            return False
+        return True
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect_task
+        if self._connected:
+            self._connected = False
+            with contextlib.suppress(Exception):
+                await self._on_thread(self._module.shutdown)
+        self._executor.shutdown(wait=True)
+
+    # ----------------------------------------------------------------- conversions (terminal thread)
+
+    def _terminal_state(self) -> TerminalState:
+        info = self._raw("terminal_info")
+        return TerminalState(
+            connected=bool(info.connected),
+            trade_allowed=bool(info.trade_allowed),
+            build=int(info.build),
+            company=str(info.company),
+            name=str(info.name),
+            path=str(info.path),
+            data_path=str(info.data_path),
+            commondata_path=str(info.commondata_path),
+            simulated=self.simulated,
+        )
+
+    def _account_state(self) -> AccountState:
+        info = self._raw("account_info")
+        return AccountState(
+            login=int(info.login),
+            server=str(info.server),
+            name=str(info.name),
+            company=str(info.company),
+            currency=str(info.currency),
+            leverage=int(info.leverage),
+            balance=float(info.balance),
+            equity=float(info.equity),
+            profit=float(info.profit),
+            margin=float(info.margin),
+            margin_free=float(info.margin_free),
+            margin_level=float(info.margin_level),
+            trade_allowed=bool(info.trade_allowed),
+            hedging=int(info.margin_mode) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,
+            demo=int(info.trade_mode) == ACCOUNT_TRADE_MODE_DEMO,
+        )
+
+    def _symbol_spec(self, name: str) -> SymbolSpec:
+        info = self._raw("symbol_info", name)
+        if not info.visible:
+            self._raw("symbol_select", name, True)
+        return symbol_spec(info, self._pip_overrides.get(name))
+
+    @staticmethod
+    def _tick(symbol: str, raw: Any) -> Tick:
+        time_msc = int(raw.time_msc) or int(raw.time) * 1000
+        return Tick(
+            symbol=symbol,
+            time=_utc(time_msc / 1000),
+            bid=float(raw.bid),
+            ask=float(raw.ask),
+            last=float(raw.last),
+            volume=int(raw.volume),
+        )
+
+    @staticmethod
+    def _position(raw: Any) -> Position:
+        return Position(
+            ticket=int(raw.ticket),
+            symbol=str(raw.symbol),
+            side=Side.BUY if int(raw.type) == POSITION_TYPE_BUY else Side.SELL,
+            volume=float(raw.volume),
+            price_open=float(raw.price_open),
+            price_current=float(raw.price_current),
+            sl=float(raw.sl),
+            tp=float(raw.tp),
+            profit=float(raw.profit),
+            swap=float(raw.swap),
+            magic=int(raw.magic),
+            comment=str(raw.comment),
+            time=_utc(int(raw.time_msc) / 1000 if int(raw.time_msc) else int(raw.time)),
+            identifier=int(raw.identifier),
+        )
+
+    @staticmethod
+    def _deal(raw: Any) -> Deal:
+        return Deal(
+            ticket=int(raw.ticket),
+            order=int(raw.order),
+            position_id=int(raw.position_id),
+            symbol=str(raw.symbol),
+            type=int(raw.type),
+            entry=int(raw.entry),
+            reason=int(raw.reason),
+            volume=float(raw.volume),
+            price=float(raw.price),
+            profit=float(raw.profit),
+            commission=float(raw.commission),
+            swap=float(raw.swap),
+            magic=int(raw.magic),
+            comment=str(raw.comment),
+            time=_utc(int(raw.time_msc) / 1000 if int(raw.time_msc) else int(raw.time)),
+        )
+
+    # ----------------------------------------------------------------- reads
+
+    async def terminal_state(self) -> TerminalState:
+        return await self._call(self._terminal_state)
+
+    async def account(self) -> AccountState:
+        return await self._call(self._account_state)
+
+    async def symbol(self, name: str) -> SymbolSpec:
+        """The symbol's specification; selects it into Market Watch if needed."""
+        spec = await self._call(functools.partial(self._symbol_spec, name))
+        self._specs[name] = spec
+        return spec
+
+    async def cached_symbol(self, name: str) -> SymbolSpec:
+        """Like ``symbol`` but reuses the first answer (contract specs do not change in a session)."""
+        return self._specs.get(name) or await self.symbol(name)
+
+    async def tick(self, symbol: str) -> Tick:
+        return await self._call(lambda: self._tick(symbol, self._raw("symbol_info_tick", symbol)))
+
+    async def ticks(self, symbols: Iterable[str]) -> dict[str, Tick]:
+        """The latest tick of each symbol in one hop; symbols without a tick are left out."""
+        names = list(symbols)
+
+        def work() -> dict[str, Tick]:
+            found: dict[str, Tick] = {}
+            for name in names:
+                raw = self._module.symbol_info_tick(name)
+                if raw is None:
+                    code, text = self._module.last_error()
+                    if int(code) in CONNECTION_LOST_CODES:
+                        raise _Failed("symbol_info_tick", int(code), str(text))
+                    continue
+                if float(raw.bid) > 0 or float(raw.ask) > 0:
+                    found[name] = self._tick(name, raw)
+            return found
+
+        return await self._call(work)
+
+    async def rates(self, symbol: str, timeframe: str, count: int, start_pos: int = 0) -> np.ndarray:
+        """``count`` bars ending ``start_pos`` bars back (0 = including the forming bar), oldest first."""
+        frame = timeframe_value(timeframe)
+
+        def work() -> np.ndarray:
+            return np.array(self._raw("copy_rates_from_pos", symbol, frame, start_pos, count), copy=True)
+
+        return await self._call(work)
+
+    async def rates_range(
+        self, symbol: str, timeframe: str, date_from: datetime, date_to: datetime
+    ) -> np.ndarray:
+        frame = timeframe_value(timeframe)
+        start, end = _epoch(date_from), _epoch(date_to)
+        return await self._call(
+            lambda: np.array(self._raw("copy_rates_range", symbol, frame, start, end), copy=True)
+        )
+
+    async def positions(self, symbol: str | None = None, ticket: int | None = None) -> tuple[Position, ...]:
+        def work() -> tuple[Position, ...]:
+            if ticket is not None:
+                raw = self._raw("positions_get", ticket=ticket)
+            elif symbol is not None:
+                raw = self._raw("positions_get", symbol=symbol)
+            else:
+                raw = self._raw("positions_get")
+            return tuple(self._position(p) for p in raw)
+
+        return await self._call(work)
+
+    async def deals(
+        self, date_from: datetime, date_to: datetime, *, position: int | None = None
+    ) -> tuple[Deal, ...]:
+        start, end = _epoch(date_from), _epoch(date_to)
+
+        def work() -> tuple[Deal, ...]:
+            if position is not None:
+                raw = self._raw("history_deals_get", position=position)
+            else:
+                raw = self._raw("history_deals_get", start, end)
+            return tuple(self._deal(d) for d in raw)
+
+        return await self._call(work)
+
+    async def calc_margin(self, side: Side, symbol: str, volume: float, price: float) -> float:
+        kind = ORDER_TYPE_BUY if side is Side.BUY else ORDER_TYPE_SELL
+        return float(await self._call(lambda: self._raw("order_calc_margin", kind, symbol, volume, price)))
+
+    async def calc_profit(
+        self, side: Side, symbol: str, volume: float, price_open: float, price_close: float
+    ) -> float:
+        kind = ORDER_TYPE_BUY if side is Side.BUY else ORDER_TYPE_SELL
+        return float(
+            await self._call(
+                lambda: self._raw("order_calc_profit", kind, symbol, volume, price_open, price_close)
+            )
+        )
+
+    # ----------------------------------------------------------------- trading
+
+    @staticmethod
+    def _filling(filling_mask: int) -> int:
+        """The request's filling type from the symbol's allowed-filling bit mask."""
+        if filling_mask & SYMBOL_FILLING_FOK_BIT:
+            return ORDER_FILLING_FOK
+        if filling_mask & SYMBOL_FILLING_IOC_BIT:
+            return ORDER_FILLING_IOC
+        return ORDER_FILLING_RETURN
+
+    def _send(self, request: dict[str, Any], position: int) -> OrderResult:
+        """order_send on the terminal thread; a refused request becomes OrderRejected."""
+        result = self._raw("order_send", request)
+        retcode = int(result.retcode)
+        if retcode not in SUCCESS_RETCODES:
+            raise OrderRejected(
+                f"order rejected: {describe_retcode(retcode, str(result.comment))}", retcode=retcode
+            )
+        return OrderResult(
+            retcode=retcode,
+            deal=int(result.deal),
+            order=int(result.order),
+            volume=float(result.volume),
+            price=float(result.price),
+            comment=str(result.comment),
+            # On a hedging account a position's ticket is the ticket of the order that opened it.
+            position=position or int(result.order),
+        )
+
+    async def open_market(
+        self,
+        symbol: str,
+        side: Side,
+        volume: float,
+        *,
+        sl: float = 0.0,
+        tp: float = 0.0,
+        magic: int = 0,
+        comment: str = "",
+        deviation: int = DEFAULT_DEVIATION_POINTS,
+    ) -> OrderResult:
+        """A market deal at the current price; sl/tp 0.0 mean none, as in MT5."""
+        if not (volume > 0 and math.isfinite(volume)):
+            raise BrokerError(f"volume must be a positive number, not {volume!r}")
+
+        def work() -> OrderResult:
+            spec = self._specs.get(symbol) or self._symbol_spec(symbol)
+            tick = self._raw("symbol_info_tick", symbol)
+            request = {
+                "action": TRADE_ACTION_DEAL,
+                "symbol": symbol,
+                "volume": float(volume),
+                "type": ORDER_TYPE_BUY if side is Side.BUY else ORDER_TYPE_SELL,
+                "price": float(tick.ask if side is Side.BUY else tick.bid),
+                "sl": float(sl),
+                "tp": float(tp),
+                "deviation": int(deviation),
+                "magic": int(magic),
+                "comment": comment,
+                "type_time": ORDER_TIME_GTC,
+                "type_filling": self._filling(spec.filling_mode),
+            }
+            return self._send(request, 0)
+
+        return await self._call(work)
+
+    async def modify(self, ticket: int, *, sl: float, tp: float) -> OrderResult:
+        """Change a position's stop loss and take profit (0.0 removes one)."""
+
+        def work() -> OrderResult:
+            found = self._raw("positions_get", ticket=ticket)
+            if not found:
+                raise OrderRejected(f"position {ticket} is not open", retcode=10036)
+            request = {
+                "action": TRADE_ACTION_SLTP,
+                "position": int(ticket),
+                "symbol": str(found[0].symbol),
+                "sl": float(sl),
+                "tp": float(tp),
+            }
+            return self._send(request, ticket)
+
+        return await self._call(work)
+
+    async def close_position(
+        self,
+        ticket: int,
+        *,
+        volume: float | None = None,
+        comment: str = "",
+        deviation: int = DEFAULT_DEVIATION_POINTS,
+    ) -> OrderResult:
+        """Close a position, or ``volume`` of it, at market with an opposite deal."""
+
+        def work() -> OrderResult:
+            found = self._raw("positions_get", ticket=ticket)
+            if not found:
+                raise OrderRejected(f"position {ticket} is not open (already closed?)", retcode=10036)
+            position = found[0]
+            symbol = str(position.symbol)
+            spec = self._specs.get(symbol) or self._symbol_spec(symbol)
+            tick = self._raw("symbol_info_tick", symbol)
+            closing_buy = int(position.type) == POSITION_TYPE_BUY
+            request = {
+                "action": TRADE_ACTION_DEAL,
+                "symbol": symbol,
+                "volume": float(volume if volume is not None else position.volume),
+                "type": ORDER_TYPE_SELL if closing_buy else ORDER_TYPE_BUY,
+                "position": int(ticket),
+                "price": float(tick.bid if closing_buy else tick.ask),
+                "deviation": int(deviation),
+                "magic": int(position.magic),
+                "comment": comment,
+                "type_time": ORDER_TIME_GTC,
+                "type_filling": self._filling(spec.filling_mode),
+            }
+            return self._send(request, ticket)
+
+        return await self._call(work)

@@ -1,0 +1,238 @@
+"""The command bus: one door for every command, whatever brought it (file, Pusher, platform, keys).
+
+Each command is checked whole before anything happens: an unknown name, a malformed payload or a
+repeated ``commandId`` is rejected with a reason and changes nothing. A command with an id is written
+to the store (status ``received``) before it is acted on and its outcome after, so a repeated id is
+refused even across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mt5console.core.broker.errors import BrokerError
+from mt5console.core.events import EventBus
+from mt5console.core.store import CommandStatus, Store
+from mt5console.core.strategy.engine import EngineError, StrategyEngine
+from mt5console.core.strategy.model import StrategyError
+
+log = logging.getLogger(__name__)
+
+COMMANDS = (
+    "START_STRATEGY",
+    "STOP_STRATEGY",
+    "PAUSE_STRATEGY",
+    "RESUME_STRATEGY",
+    "STOP_ALL",
+    "CLOSE_POSITION",
+    "CLOSE_ALL",
+)
+
+
+class CommandRejected(Exception):
+    """A command that is refused before or while being carried out; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    parameters: Mapping[str, Any]
+    source: str  # who sent it: "file <path>", "pusher", "platform", "keyboard"
+    command_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    error: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "rejected"
+
+
+def parse_command(payload: object, source: str) -> Command:
+    """A command from its wire shape ``{"command", "commandId", "parameters"}``."""
+    if not isinstance(payload, Mapping):
+        raise CommandRejected(f"a command must be a JSON object, not {type(payload).__name__}")
+    unknown = sorted(set(payload) - {"command", "commandId", "parameters"})
+    if unknown:
+        raise CommandRejected(
+            f"unknown field(s) {', '.join(unknown)} (expected command, commandId, parameters)"
+        )
+    name = payload.get("command")
+    if not isinstance(name, str) or not name:
+        raise CommandRejected("command: missing (expected one of " + ", ".join(COMMANDS) + ")")
+    command_id = payload.get("commandId")
+    if command_id is not None and (not isinstance(command_id, str | int) or isinstance(command_id, bool)):
+        raise CommandRejected("commandId: must be a string")
+    parameters = payload.get("parameters", {})
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, Mapping):
+        raise CommandRejected("parameters: must be a JSON object")
+    return Command(
+        name=name,
+        parameters=parameters,
+        source=source,
+        command_id=None if command_id is None else str(command_id),
+    )
+
+
+def _flag(parameters: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    value = parameters.get(key, default)
+    if not isinstance(value, bool):
+        raise CommandRejected(f"parameters.{key}: must be true or false, not {value!r}")
+    return value
+
+
+def _text(parameters: Mapping[str, Any], key: str) -> str:
+    value = parameters.get(key)
+    if not isinstance(value, str) or not value:
+        raise CommandRejected(f"parameters.{key}: required (a non-empty string)")
+    return value
+
+
+def _ticket(parameters: Mapping[str, Any]) -> int:
+    value = parameters.get("ticket")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise CommandRejected("parameters.ticket: required (a position ticket number)")
+    try:
+        ticket = int(value)
+    except ValueError:
+        raise CommandRejected(f"parameters.ticket: {value!r} is not a ticket number") from None
+    if ticket <= 0:
+        raise CommandRejected(f"parameters.ticket: {value!r} is not a ticket number")
+    return ticket
+
+
+def _volume(parameters: Mapping[str, Any]) -> float | None:
+    value = parameters.get("volume")
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise CommandRejected(f"parameters.volume: must be a positive number of lots, not {value!r}")
+    return float(value)
+
+
+def _only(parameters: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(parameters) - allowed)
+    if unknown:
+        raise CommandRejected(
+            f"parameters: unknown field(s) {', '.join(unknown)}"
+            f" (expected {', '.join(sorted(allowed)) or 'none'})"
+        )
+
+
+Handler = Callable[[Command], Awaitable[dict[str, Any]]]
+
+
+class CommandBus:
+    def __init__(self, engine: StrategyEngine, store: Store, events: EventBus) -> None:
+        self._engine = engine
+        self._store = store
+        self._events = events
+        self._handlers: dict[str, Handler] = {
+            "START_STRATEGY": self._start,
+            "STOP_STRATEGY": self._stop,
+            "PAUSE_STRATEGY": self._pause,
+            "RESUME_STRATEGY": self._resume,
+            "STOP_ALL": self._stop_all,
+            "CLOSE_POSITION": self._close_position,
+            "CLOSE_ALL": self._close_all,
+        }
+
+    async def submit_payload(self, payload: object, source: str) -> tuple[Command | None, CommandResult]:
+        """Parse a wire payload and handle it; a malformed one is rejected and logged."""
+        try:
+            command = parse_command(payload, source)
+        except CommandRejected as error:
+            self._events.warning("commands", f"rejected a malformed command from {source}: {error}")
+            return None, CommandResult(ok=False, error=str(error))
+        return command, await self.submit(command)
+
+    async def submit(self, command: Command) -> CommandResult:
+        label = f"{command.name}" + (f" [{command.command_id}]" if command.command_id else "")
+        handler = self._handlers.get(command.name)
+        if handler is None:
+            return self._rejected(
+                label, command, f"unknown command {command.name!r} (expected one of {', '.join(COMMANDS)})"
+            )
+        if command.command_id is not None:
+            fresh = self._store.record_command(command.command_id, command.name, dict(command.parameters))
+            if not fresh:
+                previous = self._store.get_command(command.command_id)
+                was = f" (first seen {previous.time:%Y-%m-%d %H:%M:%S} UTC)" if previous else ""
+                return self._rejected(
+                    label, command, f"duplicate commandId {command.command_id!r}{was}", record=False
+                )
+        try:
+            details = await handler(command)
+        except (CommandRejected, StrategyError, EngineError, BrokerError) as error:
+            return self._rejected(label, command, str(error))
+        if command.command_id is not None:
+            self._store.set_command_status(command.command_id, CommandStatus.OK)
+        self._events.info("commands", f"{label} from {command.source}: ok")
+        return CommandResult(ok=True, details=details)
+
+    def _rejected(self, label: str, command: Command, reason: str, *, record: bool = True) -> CommandResult:
+        if record and command.command_id is not None:
+            self._store.set_command_status(command.command_id, CommandStatus.REJECTED, reason)
+        self._events.warning("commands", f"{label} from {command.source} rejected: {reason}")
+        return CommandResult(ok=False, error=reason)
+
+    # ----------------------------------------------------------------- handlers
+
+    async def _start(self, command: Command) -> dict[str, Any]:
+        strategy = await self._engine.start(command.parameters, source=command.source)
+        return {"strategyId": strategy.strategy_id}
+
+    async def _stop(self, command: Command) -> dict[str, Any]:
+        _only(command.parameters, {"strategyId", "closePositions"})
+        strategy_id = _text(command.parameters, "strategyId")
+        close = _flag(command.parameters, "closePositions")
+        closed = await self._engine.stop(strategy_id, close_positions=close, by=command.source)
+        return {"strategyId": strategy_id, "closedPositions": closed}
+
+    async def _pause(self, command: Command) -> dict[str, Any]:
+        _only(command.parameters, {"strategyId"})
+        strategy_id = _text(command.parameters, "strategyId")
+        self._engine.pause(strategy_id, by=command.source)
+        return {"strategyId": strategy_id}
+
+    async def _resume(self, command: Command) -> dict[str, Any]:
+        _only(command.parameters, {"strategyId"})
+        strategy_id = _text(command.parameters, "strategyId")
+        self._engine.resume(strategy_id, by=command.source)
+        return {"strategyId": strategy_id}
+
+    async def _stop_all(self, command: Command) -> dict[str, Any]:
+        _only(command.parameters, {"closePositions"})
+        close = _flag(command.parameters, "closePositions")
+        closed = await self._engine.stop_all(close_positions=close, by=command.source)
+        return {"closedPositions": closed}
+
+    async def _close_position(self, command: Command) -> dict[str, Any]:
+        _only(command.parameters, {"ticket", "volume"})
+        ticket = _ticket(command.parameters)
+        volume = _volume(command.parameters)
+        await self._engine.close_position(ticket, volume=volume, by=command.source)
+        return {"ticket": ticket}
+
+    async def _close_all(self, command: Command) -> dict[str, Any]:
+        _only(command.parameters, {"symbol"})
+        symbol = command.parameters.get("symbol")
+        if symbol is not None and (not isinstance(symbol, str) or not symbol):
+            raise CommandRejected(f"parameters.symbol: must be a symbol name, not {symbol!r}")
+        closed = await self._engine.close_all(symbol=symbol, by=command.source)
+        return {"closedPositions": closed}

@@ -1,0 +1,182 @@
+"""Market data: one poller for all ticks, account and positions, one bar feed per (symbol, timeframe).
+
+Every strategy on EURUSD M15 shares one feed: the terminal is asked once per poll whatever the number
+of strategies. A feed notices a bar closing when the forming bar's open time changes, then fetches the
+closed history once and hands the same array to every subscriber.
+
+The poll loop is a thin timer around ``poll_once``; the replay drives ``poll_once`` itself after each
+step of the simulated clock, so live and replay share this code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
+from mt5console.core.broker.models import AccountState, Position, Tick
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.events import (
+    AccountUpdated,
+    BarClosed,
+    EventBus,
+    PositionsUpdated,
+    TickUpdated,
+)
+
+log = logging.getLogger(__name__)
+
+# Awaited with the closed bars (oldest first, the just-closed bar last) of the feed's symbol/timeframe.
+# Subscribers are awaited one after the other inside the poll, so that a replay step is complete
+# (every strategy has acted on the bar) when poll_once returns.
+BarSubscriber = Callable[[str, str, np.ndarray], Awaitable[None]]
+# Awaited with the terminal's open positions whenever they changed since the last poll.
+PositionsListener = Callable[[tuple[Position, ...]], Awaitable[None]]
+
+MIN_HISTORY = 300
+
+
+@dataclass(slots=True)
+class BarFeed:
+    symbol: str
+    timeframe: str
+    history: int
+    subscribers: list[BarSubscriber] = field(default_factory=list)
+    forming_time: int | None = None  # open time (epoch s) of the bar being formed at the last poll
+    closed: np.ndarray | None = None  # the latest closed bars, shared by every subscriber
+    loaded: int = 0  # how many bars were asked for at the last fetch
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.symbol, self.timeframe)
+
+
+class MarketData:
+    def __init__(
+        self,
+        broker: Broker,
+        events: EventBus,
+        symbols: tuple[str, ...],
+        *,
+        poll_interval: float = 1.0,
+        publish_ticks: bool = True,
+        light: bool = False,
+    ) -> None:
+        self._broker = broker
+        self._events = events
+        self.symbols = tuple(dict.fromkeys(symbols))
+        self.poll_interval = poll_interval
+        self.publish_ticks = publish_ticks
+        # light: the replay's mode: no ticks or account per poll (nobody watches them), only what the
+        # strategies need (positions and bars).
+        self.light = light
+        self._positions_listeners: list[PositionsListener] = []
+        self.ticks: dict[str, Tick] = {}
+        self.account: AccountState | None = None
+        self.positions: tuple[Position, ...] = ()
+        self._feeds: dict[tuple[str, str], BarFeed] = {}
+        self.polls = 0
+        self.last_poll: datetime | None = None
+
+    # ----------------------------------------------------------------- subscriptions
+
+    def subscribe_bars(
+        self, symbol: str, timeframe: str, subscriber: BarSubscriber, history: int = MIN_HISTORY
+    ) -> Callable[[], None]:
+        """Receive the closed bars of (symbol, timeframe) each time a bar closes."""
+        key = (symbol, timeframe)
+        feed = self._feeds.get(key)
+        if feed is None:
+            feed = self._feeds[key] = BarFeed(symbol, timeframe, max(history, MIN_HISTORY))
+        else:
+            feed.history = max(feed.history, history)
+        feed.subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in feed.subscribers:
+                feed.subscribers.remove(subscriber)
+            if not feed.subscribers:
+                self._feeds.pop(key, None)
+
+        return unsubscribe
+
+    def on_positions(self, listener: PositionsListener) -> None:
+        self._positions_listeners.append(listener)
+
+    def feeds(self) -> list[tuple[str, str]]:
+        return list(self._feeds)
+
+    def closed_bars(self, symbol: str, timeframe: str) -> np.ndarray | None:
+        feed = self._feeds.get((symbol, timeframe))
+        return None if feed is None else feed.closed
+
+    # ----------------------------------------------------------------- polling
+
+    async def run(self) -> None:
+        """Poll until cancelled; waits quietly while the terminal is reconnecting."""
+        while True:
+            if not self._broker.connected:
+                await self._broker.wait_connected()
+            try:
+                await self.poll_once()
+            except TerminalUnavailable:
+                continue  # the adapter has logged it and is reconnecting
+            except BrokerError as error:
+                self._events.warning("market", f"market data poll failed: {error}")
+            await asyncio.sleep(self.poll_interval)
+
+    async def poll_once(self) -> None:
+        if not self.light:
+            symbols = tuple(dict.fromkeys((*self.symbols, *(s for s, _ in self._feeds))))
+            ticks = await self._broker.ticks(symbols)
+            for name, tick in ticks.items():
+                previous = self.ticks.get(name)
+                self.ticks[name] = tick
+                if self.publish_ticks and (previous is None or previous != tick):
+                    self._events.publish(TickUpdated(tick=tick))
+            account = await self._broker.account()
+            if account != self.account:
+                self.account = account
+                self._events.publish(AccountUpdated(account=account))
+        positions = await self._broker.positions()
+        if positions != self.positions:
+            self.positions = positions
+            self._events.publish(PositionsUpdated(positions=positions))
+            for listener in list(self._positions_listeners):
+                await listener(positions)
+        for feed in list(self._feeds.values()):
+            await self._poll_feed(feed)
+        self.polls += 1
+        self.last_poll = datetime.now(UTC)
+
+    async def _poll_feed(self, feed: BarFeed) -> None:
+        latest = await self._broker.rates(feed.symbol, feed.timeframe, 1, start_pos=0)
+        if len(latest) == 0:
+            return
+        forming = int(latest["time"][-1])
+        same_bar = forming == feed.forming_time
+        if same_bar and feed.loaded >= feed.history:
+            return
+        first_look = feed.forming_time is None
+        feed.forming_time = forming
+        closed = await self._broker.rates(feed.symbol, feed.timeframe, feed.history, start_pos=1)
+        feed.closed, feed.loaded = closed, feed.history
+        if first_look or same_bar or len(closed) == 0:
+            return  # history (re)loaded within the same bar: nothing closed, no signal
+        bar_time = datetime.fromtimestamp(int(closed["time"][-1]), UTC)
+        self._events.publish(BarClosed(symbol=feed.symbol, timeframe=feed.timeframe, bar_time=bar_time))
+        for subscriber in list(feed.subscribers):
+            try:
+                await subscriber(feed.symbol, feed.timeframe, closed)
+            except TerminalUnavailable:
+                raise
+            except Exception:
+                log.exception("bar subscriber failed on %s %s", feed.symbol, feed.timeframe)
+                self._events.error(
+                    "market", f"a strategy failed to take the closed {feed.timeframe} bar of {feed.symbol}"
+                )

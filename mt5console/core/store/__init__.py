@@ -1,0 +1,63 @@
+"""The SQLite store (sqlmodel, WAL): strategies, trades, deals, jobs, commands, outbox, event log."""
+
+from mt5console.core.store.engine import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    MIGRATIONS,
+    create_sqlite_engine,
+    prepare_schema,
+)
+from mt5console.core.store.errors import (
+    InvalidRecordError,
+    NaiveDatetimeError,
+    RecordNotFoundError,
+    RecordStateError,
+    SchemaVersionError,
+    StoreError,
+)
+from mt5console.core.store.store import Store
+from mt5console.core.store.strategies import MAGIC_MAX, MAGIC_MIN, preferred_magic
+from mt5console.core.store.tables import (
+    SCHEMA_VERSION,
+    CommandRecord,
+    CommandStatus,
+    DealRecord,
+    EventRecord,
+    JobRecord,
+    JobState,
+    OutboxRecord,
+    StrategyRecord,
+    StrategyState,
+    TradeRecord,
+    TradeStatus,
+)
+from mt5console.core.store.trades import DealLike
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "MAGIC_MAX",
+    "MAGIC_MIN",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "CommandRecord",
+    "CommandStatus",
+    "DealLike",
+    "DealRecord",
+    "EventRecord",
+    "InvalidRecordError",
+    "JobRecord",
+    "JobState",
+    "NaiveDatetimeError",
+    "OutboxRecord",
+    "RecordNotFoundError",
+    "RecordStateError",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "StrategyRecord",
+    "StrategyState",
+    "TradeRecord",
+    "TradeStatus",
+    "create_sqlite_engine",
+    "preferred_magic",
+    "prepare_schema",
+]

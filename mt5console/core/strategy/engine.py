@@ -1,0 +1,232 @@
+"""The strategy engine: starts, stops, pauses, resumes and replaces strategies, and restores them.
+
+Every change of state is written to the store before it takes effect, so a restart finds the
+strategies as they were: running ones run again, their open positions recognised by magic number
+(the terminal is asked, not the memory of the previous run), and no entry is repeated because a
+restarted feed only signals on the NEXT closed bar.
+
+A strategy is validated whole before anything of it starts: a bad one changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
+from mt5console.core.broker.models import SymbolSpec
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.events import EventBus, StrategyStateChanged
+from mt5console.core.market import MarketData
+from mt5console.core.settings import Limits
+from mt5console.core.store import Store, StrategyState
+from mt5console.core.strategy.executor import StrategyRunner
+from mt5console.core.strategy.filters import unsupported_enabled_filters
+from mt5console.core.strategy.indicators import IndicatorCache
+from mt5console.core.strategy.model import FieldError, Strategy, StrategyError, parse_strategy
+from mt5console.core.strategy.summary import summarize
+from mt5console.core.strategy.tracker import TradeTracker
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """A lifecycle request that cannot be carried out (unknown id, terminal down...)."""
+
+
+class StrategyEngine:
+    def __init__(
+        self,
+        broker: Broker,
+        market: MarketData,
+        store: Store,
+        events: EventBus,
+        *,
+        limits: Limits | None = None,
+        cache: IndicatorCache | None = None,
+    ) -> None:
+        self._broker = broker
+        self._market = market
+        self._store = store
+        self._events = events
+        self._limits = limits or Limits()
+        self.cache = cache or IndicatorCache()
+        self.runners: dict[str, StrategyRunner] = {}
+        self._unsubscribe: dict[str, Callable[[], None]] = {}
+        self.tracker = TradeTracker(broker, store, events, self._strategy_of_magic)
+        market.on_positions(self.tracker.sync)
+
+    def _strategy_of_magic(self, magic: int) -> str | None:
+        record = self._store.strategy_by_magic(magic)
+        return None if record is None else record.id
+
+    def _state_changed(self, strategy: Strategy, state: StrategyState, reason: str) -> None:
+        self._events.publish(
+            StrategyStateChanged(
+                strategy_id=strategy.strategy_id, name=strategy.name, state=state.value, reason=reason
+            )
+        )
+
+    # ----------------------------------------------------------------- validation
+
+    async def validate(self, data: Mapping[str, Any] | object) -> tuple[Strategy, SymbolSpec]:
+        """Parse a strategy against the terminal's symbol; raise StrategyError naming every fault."""
+        strategy = parse_strategy(data)
+        try:
+            spec = await self._broker.symbol(strategy.symbol)
+        except TerminalUnavailable as error:
+            raise StrategyError(
+                [FieldError("symbol", f"cannot check {strategy.symbol!r}: {error}")]
+            ) from None
+        except BrokerError:
+            raise StrategyError(
+                [FieldError("symbol", f"the terminal does not know the symbol {strategy.symbol!r}")]
+            ) from None
+        strategy = parse_strategy(data, symbol_spec=lambda name: spec if name == strategy.symbol else None)
+        unsupported = unsupported_enabled_filters(strategy.filters)
+        if unsupported:
+            raise StrategyError([FieldError(f"rules.{text.split(':')[0]}", text) for text in unsupported])
+        return strategy, spec
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self, data: Mapping[str, Any] | object, *, source: str, paused: bool = False) -> Strategy:
+        """Validate, persist, then run. Starting an id that runs replaces it (its positions stay)."""
+        strategy, spec = await self.validate(data)
+        strategy_id = strategy.strategy_id
+        replacing = strategy_id in self.runners
+        if replacing:
+            self._detach(strategy_id)
+        state = StrategyState.PAUSED if paused else StrategyState.RUNNING
+        record = self._store.save_strategy(
+            strategy_id,
+            name=strategy.name,
+            symbol=strategy.symbol,
+            timeframe=strategy.timeframe,
+            definition=strategy.raw,
+            state=state,
+            reason=f"started from {source}",
+        )
+        runner = StrategyRunner(
+            strategy,
+            magic=record.magic,
+            spec=spec,
+            broker=self._broker,
+            cache=self.cache,
+            tracker=self.tracker,
+            events=self._events,
+            limits=self._limits,
+            all_positions=lambda: self._market.positions,
+            trade_history=lambda: [t.profit for t in self._store.closed_trades(strategy_id, limit=200)],
+        )
+        runner.paused = paused
+        self.runners[strategy_id] = runner
+        self._unsubscribe[strategy_id] = self._market.subscribe_bars(
+            strategy.symbol, strategy.timeframe, runner.on_bars, history=runner.history_needed
+        )
+        verb = "replaced" if replacing else ("restored" if source == "restart" else "started")
+        self._events.info(
+            strategy_id,
+            f"{verb} from {source} (magic {record.magic}{', paused' if paused else ''}): "
+            + summarize(strategy),
+        )
+        self._state_changed(strategy, state, f"{verb} from {source}")
+        return strategy
+
+    def _detach(self, strategy_id: str) -> StrategyRunner:
+        runner = self.runners.pop(strategy_id)
+        runner.stopped = True
+        unsubscribe = self._unsubscribe.pop(strategy_id, None)
+        if unsubscribe is not None:
+            unsubscribe()
+        return runner
+
+    def _runner(self, strategy_id: str) -> StrategyRunner:
+        runner = self.runners.get(strategy_id)
+        if runner is None:
+            known = ", ".join(sorted(self.runners)) or "none"
+            raise EngineError(f"no running strategy {strategy_id!r} (running: {known})")
+        return runner
+
+    async def stop(self, strategy_id: str, *, close_positions: bool = False, by: str) -> int:
+        """Stop a strategy; returns how many of its positions were closed."""
+        runner = self._detach(strategy_id) if strategy_id in self.runners else self._runner(strategy_id)
+        reason = f"stopped by {by}"
+        self._store.set_strategy_state(strategy_id, StrategyState.STOPPED, reason)
+        closed = await runner.close_all("stop") if close_positions else 0
+        self._events.info(
+            strategy_id,
+            reason + (f"; closed {closed} position(s)" if close_positions else "; its positions stay open"),
+        )
+        self._state_changed(runner.strategy, StrategyState.STOPPED, reason)
+        return closed
+
+    async def stop_all(self, *, close_positions: bool = False, by: str) -> int:
+        """The kill switch: every strategy stops at once (no entry after this returns)."""
+        ids = list(self.runners)
+        for strategy_id in ids:  # first mark all stopped, so none opens while others close
+            self.runners[strategy_id].stopped = True
+        closed = 0
+        for strategy_id in ids:
+            closed += await self.stop(strategy_id, close_positions=close_positions, by=by)
+        self._events.warning(
+            "engine",
+            f"STOP ALL by {by}: {len(ids)} strateg{'y' if len(ids) == 1 else 'ies'} stopped"
+            + (f", {closed} position(s) closed" if close_positions else ""),
+        )
+        return closed
+
+    def pause(self, strategy_id: str, *, by: str) -> None:
+        runner = self._runner(strategy_id)
+        runner.paused = True
+        reason = f"paused by {by}"
+        self._store.set_strategy_state(strategy_id, StrategyState.PAUSED, reason)
+        self._events.info(strategy_id, reason + " (manages open positions, opens none)")
+        self._state_changed(runner.strategy, StrategyState.PAUSED, reason)
+
+    def resume(self, strategy_id: str, *, by: str) -> None:
+        runner = self._runner(strategy_id)
+        runner.paused = False
+        reason = f"resumed by {by}"
+        self._store.set_strategy_state(strategy_id, StrategyState.RUNNING, reason)
+        self._events.info(strategy_id, reason)
+        self._state_changed(runner.strategy, StrategyState.RUNNING, reason)
+
+    async def restore(self) -> None:
+        """At start: recognise open positions, then run again what was running or paused."""
+        await self.tracker.sync(await self._broker.positions())
+        for record in self._store.list_strategies():
+            if record.state not in (StrategyState.RUNNING, StrategyState.PAUSED):
+                continue
+            try:
+                await self.start(
+                    record.definition, source="restart", paused=record.state == StrategyState.PAUSED
+                )
+            except StrategyError as error:
+                self._store.set_strategy_state(record.id, StrategyState.ERROR, f"could not restore: {error}")
+                self._events.error(record.id, f"could not restore after restart: {error}")
+
+    async def close_position(self, ticket: int, *, volume: float | None = None, by: str) -> None:
+        positions = await self._broker.positions(ticket=ticket)
+        if not positions:
+            raise EngineError(f"position #{ticket} is not open")
+        await self._broker.close_position(
+            ticket, volume=volume, comment=f"mt5c:close by {by}"[:27] + ":close"
+        )
+        self._events.info(
+            "engine", f"closed {'' if volume is None else f'{volume:g} lots of '}#{ticket} ({by})"
+        )
+
+    async def close_all(self, *, symbol: str | None = None, by: str) -> int:
+        closed = 0
+        for position in await self._broker.positions(symbol=symbol):
+            try:
+                await self._broker.close_position(position.ticket, comment="mt5c:close all:close")
+                closed += 1
+            except BrokerError as error:
+                self._events.error("engine", f"could not close #{position.ticket}: {error}")
+        self._events.warning(
+            "engine", f"CLOSE ALL{' ' + symbol if symbol else ''} by {by}: {closed} position(s) closed"
+        )
+        return closed

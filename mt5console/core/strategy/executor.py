@@ -1,0 +1,334 @@
+"""One running strategy: reacts to each closed bar of its symbol and timeframe.
+
+Per closed bar, in this order: exit conditions close positions; partial exits take profit and move
+stops; then, unless paused, each entry block is evaluated and, when it holds, goes through the
+one-entry-per-bar gate, ``maxPositions``, the local hard limits, the filters, the stop/target maths and
+the sizing before one market order is sent with the strategy's magic number and a comment naming it.
+Every refusal is logged with what refused it.
+
+The same runner serves the live console and the replay: only the clock that closes bars differs.
+Decisions are timed at the close of the bar that triggered them (its open time + one timeframe), so
+a session filter answers the same in both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
+from mt5console.core.broker.models import Position, Side, SymbolSpec
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.events import EventBus
+from mt5console.core.settings import Limits
+from mt5console.core.strategy.conditions import EntryGate, evaluate, explain
+from mt5console.core.strategy.exits import initial_levels
+from mt5console.core.strategy.filters import (
+    FilterContext,
+    OpenExposure,
+    check_filters,
+    history_bars,
+    required_data,
+)
+from mt5console.core.strategy.indicators import IndicatorCache
+from mt5console.core.strategy.model import Strategy
+from mt5console.core.strategy.operands import Operand, parse_operand, warmup_bars
+from mt5console.core.strategy.partials import CloseVolume, MoveStop, PartialPlan
+from mt5console.core.strategy.risk import size_position
+from mt5console.core.strategy.tracker import TradeTracker, close_comment
+from mt5console.core.timeframes import TIMEFRAME_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+ATR_14 = parse_operand("atr_14")
+
+
+def strategy_tag(strategy_id: str) -> str:
+    """The comment prefix that marks the console's orders for one strategy (MT5 keeps 31 chars)."""
+    return f"mt5c:{strategy_id[:20]}"
+
+
+@dataclass(slots=True)
+class RunnerStatus:
+    """What the strategies pane shows: the last signal and the last refusal, with times."""
+
+    last_signal: str = ""
+    last_signal_time: datetime | None = None
+    last_blocked: str = ""
+    last_blocked_time: datetime | None = None
+    bars_seen: int = 0
+
+
+class StrategyRunner:
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        magic: int,
+        spec: SymbolSpec,
+        broker: Broker,
+        cache: IndicatorCache,
+        tracker: TradeTracker,
+        events: EventBus,
+        limits: Limits,
+        all_positions: Callable[[], Sequence[Position]] | None = None,
+        trade_history: Callable[[], Sequence[float]] | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.magic = magic
+        self.spec = spec
+        self.paused = False
+        self.stopped = False  # set by the engine the moment a stop is asked: no order after that
+        self.status = RunnerStatus()
+        self._broker = broker
+        self._cache = cache
+        self._tracker = tracker
+        self._events = events
+        self._limits = limits
+        self._all_positions = all_positions
+        self._trade_history = trade_history
+        self._gates = [EntryGate() for _ in strategy.entries]
+        self._plans: dict[int, PartialPlan] = {}
+        self.tag = strategy_tag(strategy.strategy_id)
+
+    # ----------------------------------------------------------------- helpers
+
+    @property
+    def history_needed(self) -> int:
+        operands: list[Operand] = list(self.strategy.operands())
+        longest = max((warmup_bars(o) for o in operands), default=50)
+        return max(longest, history_bars(self.strategy.filters)) + 100
+
+    def _say(self, message: str) -> None:
+        self._events.info(self.strategy.strategy_id, message)
+
+    def _blocked(self, when: datetime, message: str) -> None:
+        self.status.last_blocked = message
+        self.status.last_blocked_time = when
+        self._say(f"entry blocked: {message}")
+
+    def _values(self, bars: np.ndarray) -> Callable[[Operand], np.ndarray]:
+        symbol, timeframe = self.strategy.symbol, self.strategy.timeframe
+        return lambda operand: self._cache.series(symbol, timeframe, operand, bars)
+
+    async def my_positions(self) -> list[Position]:
+        positions = await self._broker.positions(symbol=self.strategy.symbol)
+        return [p for p in positions if p.magic == self.magic]
+
+    # ----------------------------------------------------------------- the bar
+
+    async def on_bars(self, symbol: str, timeframe: str, bars: np.ndarray) -> None:
+        if len(bars) < 2 or self.stopped:
+            return
+        self.status.bars_seen += 1
+        bar_open = int(bars["time"][-1])
+        decided_at = datetime.fromtimestamp(bar_open + TIMEFRAME_SECONDS[timeframe], UTC)
+        values = self._values(bars)
+        point = self.spec.point
+        positions = await self.my_positions()
+        exit_group = self.strategy.exits.conditions
+        if positions and exit_group is not None and evaluate(exit_group, values, point=point):
+            self._say(f"exit condition holds: {explain(exit_group, values, point=point)}")
+            for position in positions:
+                await self._close(position, None, "exit")
+            positions = []
+        if positions and self.strategy.exits.partial.enabled:
+            positions = await self._manage_partials(positions, bars)
+        if self.paused:
+            return
+        for index, entry in enumerate(self.strategy.entries):
+            if not evaluate(entry.conditions, values, point=point):
+                continue
+            if not self._gates[index].try_fire(bar_open):
+                continue
+            reason = explain(entry.conditions, values, point=point)
+            self.status.last_signal = f"{entry.side.value} {reason}"
+            self.status.last_signal_time = decided_at
+            self._say(f"{entry.side.value} signal on {symbol} {timeframe}: {reason}")
+            opened = await self._enter(entry.side, index, bars, positions, decided_at)
+            if opened is not None:
+                positions.append(opened)
+
+    async def _enter(
+        self, side: Side, index: int, bars: np.ndarray, positions: list[Position], when: datetime
+    ) -> Position | None:
+        strategy = self.strategy
+        if len(positions) >= strategy.risk.max_positions:
+            self._blocked(when, f"maxPositions {strategy.risk.max_positions} reached ({len(positions)} open)")
+            return None
+        everyone = list(self._all_positions()) if self._all_positions is not None else []
+        limit = self._limits.max_positions
+        if limit is not None and len(everyone) >= limit:
+            self._blocked(when, f"the console's --max-positions limit {limit} is reached")
+            return None
+        tick = await self._broker.tick(strategy.symbol)
+        exposure = tuple(OpenExposure(p.symbol, p.side) for p in everyone)
+        context = FilterContext(
+            now=when,
+            spec=self.spec,
+            timeframe=strategy.timeframe,
+            side=side,
+            bars=bars,
+            tick=tick,
+            other_bars=await self._other_bars(exposure),
+            open_exposure=exposure,
+        )
+        for verdict in check_filters(strategy.filters, context):
+            if not verdict.passed:
+                self._blocked(when, f"{verdict.name} filter: {verdict.reason}")
+                return None
+        price = tick.ask if side is Side.BUY else tick.bid
+        try:
+            levels = initial_levels(strategy.exits, side, price, self.spec, bars)
+        except ValueError as error:
+            self._blocked(when, f"stop/target: {error}")
+            return None
+        account = await self._broker.account()
+        try:
+            sizing = size_position(
+                strategy.risk,
+                balance=account.balance,
+                spec=self.spec,
+                entry_price=price,
+                stop_distance=levels.risk_distance,
+                atr=self._atr(bars),
+                trade_history=self._trade_history() if self._trade_history else (),
+            )
+        except ValueError as error:
+            self._blocked(when, f"sizing: {error}")
+            return None
+        volume = sizing.volume
+        if self._limits.max_lot is not None and volume > self._limits.max_lot:
+            self._blocked(when, f"{volume:g} lots is above the console's --max-lot {self._limits.max_lot:g}")
+            return None
+        comment = f"{self.tag}:e{index}"[:31]
+        if self.stopped or self.paused:  # a stop or pause arrived while this entry was being decided
+            self._blocked(when, "the strategy was stopped or paused before the order was sent")
+            return None
+        try:
+            result = await self._broker.open_market(
+                strategy.symbol,
+                side,
+                volume,
+                sl=levels.stop_loss or 0.0,
+                tp=levels.take_profit or 0.0,
+                magic=self.magic,
+                comment=comment,
+            )
+        except TerminalUnavailable:
+            raise
+        except BrokerError as error:
+            self._blocked(when, f"the terminal refused the order: {error}")
+            return None
+        self._tracker.record_open(
+            strategy_id=strategy.strategy_id,
+            symbol=strategy.symbol,
+            side=side,
+            result=result,
+            sl=levels.stop_loss or 0.0,
+            tp=levels.take_profit or 0.0,
+            magic=self.magic,
+            comment=comment,
+            when=when,
+        )
+        self._say(
+            f"opened #{result.position} {side.value} {result.volume:g} {strategy.symbol} at {result.price} "
+            f"({sizing.explanation}; {levels.description})"
+        )
+        if strategy.exits.partial.enabled and levels.risk_distance:
+            self._plans[result.position] = PartialPlan.create(
+                strategy.exits.partial, side, result.price, levels.risk_distance, result.volume, self.spec
+            )
+        return Position(
+            ticket=result.position,
+            symbol=strategy.symbol,
+            side=side,
+            volume=result.volume,
+            price_open=result.price,
+            price_current=result.price,
+            sl=levels.stop_loss or 0.0,
+            tp=levels.take_profit or 0.0,
+            profit=0.0,
+            swap=0.0,
+            magic=self.magic,
+            comment=comment,
+            time=when,
+            identifier=result.position,
+        )
+
+    def _atr(self, bars: np.ndarray) -> float | None:
+        series = self._cache.series(self.strategy.symbol, self.strategy.timeframe, ATR_14, bars)
+        value = float(series[-1]) if len(series) else float("nan")
+        return None if np.isnan(value) else value
+
+    async def _other_bars(self, exposure: tuple[OpenExposure, ...]) -> dict[tuple[str, str], np.ndarray]:
+        """Closed bars of the other series the filters need (higher timeframes, correlated symbols),
+        fetched only when an entry is being decided: rare, so not worth a standing feed."""
+        strategy = self.strategy
+        wanted = required_data(strategy.filters, strategy.symbol, strategy.timeframe, exposure)
+        count = history_bars(strategy.filters)
+        found: dict[tuple[str, str], np.ndarray] = {}
+        for symbol, timeframe in sorted(wanted):
+            try:
+                found[(symbol, timeframe)] = await self._broker.rates(symbol, timeframe, count, start_pos=1)
+            except TerminalUnavailable:
+                raise
+            except BrokerError as error:
+                self._events.warning(strategy.strategy_id, f"no {timeframe} bars of {symbol}: {error}")
+        return found
+
+    async def _manage_partials(self, positions: list[Position], bars: np.ndarray) -> list[Position]:
+        """Partial exits are checked on closed bars (the bar's high/low reached the level) and done at
+        market, so the replay and the live console take them at the same moment."""
+        high, low = float(bars["high"][-1]), float(bars["low"][-1])
+        spread = self.spec.spread * self.spec.point  # bars are bid prices; a sell is closed at the ask
+        still_open = []
+        for position in positions:
+            plan = self._plans.get(position.ticket)
+            if plan is None:
+                still_open.append(position)
+                continue
+            # The best price the bar offered the position: its high for a buy, its low (+ spread) for a sell.
+            bid, ask = (high, high + spread) if position.side is Side.BUY else (low, low + spread)
+            closed_all = False
+            for action in plan.on_price(bid, ask, open_volume=position.volume):
+                if isinstance(action, CloseVolume):
+                    closed_all = await self._close(position, action.volume, "partial") or closed_all
+                elif isinstance(action, MoveStop):
+                    try:
+                        await self._broker.modify(position.ticket, sl=action.new_stop, tp=position.tp)
+                        self._say(f"moved the stop of #{position.ticket} to {action.new_stop}")
+                    except BrokerError as error:
+                        self._events.warning(self.strategy.strategy_id, f"could not move the stop: {error}")
+            if not closed_all:
+                still_open.append(position)
+        return still_open
+
+    async def _close(self, position: Position, volume: float | None, reason: str) -> bool:
+        """Close a position (or ``volume`` of it); True when nothing of it is left open."""
+        try:
+            await self._broker.close_position(
+                position.ticket, volume=volume, comment=close_comment(self.tag, reason)
+            )
+        except TerminalUnavailable:
+            raise
+        except BrokerError as error:
+            self._events.error(self.strategy.strategy_id, f"could not close #{position.ticket}: {error}")
+            return False
+        whole = volume is None or volume >= position.volume - 1e-9
+        self._say(f"closed {'' if whole else f'{volume:g} lots of '}#{position.ticket} ({reason})")
+        if whole:
+            self._plans.pop(position.ticket, None)
+        return whole
+
+    async def close_all(self, reason: str) -> int:
+        count = 0
+        for position in await self.my_positions():
+            if await self._close(position, None, reason):
+                count += 1
+        return count

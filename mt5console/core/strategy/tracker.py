@@ -1,0 +1,195 @@
+"""Keeps the trades table true to the terminal: opens, partial closes and closes, whoever made them.
+
+The terminal is the truth. Each time its open positions change (and once at start) the tracker
+compares them with the open trades on disk: a trade whose position is gone is closed from the deal
+history (price, time, profit, and why: stop, target, signal, manual...); a position the store does not
+know is adopted, attributed to a strategy by its magic number. Deals are recorded idempotently, so a
+restart never counts a profit twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from mt5console.core.broker.errors import BrokerError
+from mt5console.core.broker.models import Deal, OrderResult, Position, Side
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.events import EventBus, PositionClosed, PositionOpened
+from mt5console.core.store import Store
+
+log = logging.getLogger(__name__)
+
+DEAL_ENTRY_OUT = 1
+DEAL_ENTRY_OUT_BY = 3
+DEAL_REASON_SL = 4
+DEAL_REASON_TP = 5
+DEAL_REASON_SO = 6
+
+# Suffixes of the comments the console puts on its own closing orders: they say why it closed.
+CLOSE_REASONS = {"exit": "signal", "partial": "partial", "end": "end", "stop": "stopped", "close": "manual"}
+
+
+def close_comment(strategy_tag: str, reason: str) -> str:
+    """The comment of a closing order (MT5 keeps 31 characters)."""
+    return f"{strategy_tag}:{reason}"[:31]
+
+
+def exit_reason(deal: Deal) -> str:
+    if deal.reason == DEAL_REASON_SL:
+        return "sl"
+    if deal.reason == DEAL_REASON_TP:
+        return "tp"
+    if deal.reason == DEAL_REASON_SO:
+        return "stop_out"
+    suffix = deal.comment.rsplit(":", 1)[-1] if ":" in deal.comment else ""
+    return CLOSE_REASONS.get(suffix, "manual")
+
+
+class TradeTracker:
+    def __init__(
+        self,
+        broker: Broker,
+        store: Store,
+        events: EventBus,
+        strategy_of_magic: Callable[[int], str | None],
+    ) -> None:
+        self._broker = broker
+        self._store = store
+        self._events = events
+        self._strategy_of_magic = strategy_of_magic
+
+    def record_open(
+        self,
+        *,
+        strategy_id: str | None,
+        symbol: str,
+        side: Side,
+        result: OrderResult,
+        sl: float,
+        tp: float,
+        magic: int,
+        comment: str,
+        when: datetime,
+    ) -> None:
+        """Write an order the console itself just filled, then tell the front ends."""
+        self._store.record_trade_open(
+            ticket=result.position,
+            position_id=result.position,
+            strategy_id=strategy_id,
+            symbol=symbol,
+            side=side.value,
+            volume=result.volume,
+            open_price=result.price,
+            open_time=when,
+            sl=sl,
+            tp=tp,
+            magic=magic,
+            comment=comment,
+        )
+        position = Position(
+            ticket=result.position,
+            symbol=symbol,
+            side=side,
+            volume=result.volume,
+            price_open=result.price,
+            price_current=result.price,
+            sl=sl,
+            tp=tp,
+            profit=0.0,
+            swap=0.0,
+            magic=magic,
+            comment=comment,
+            time=when,
+            identifier=result.position,
+        )
+        self._events.publish(PositionOpened(position=position, strategy_id=strategy_id))
+
+    async def sync(self, positions: tuple[Position, ...]) -> None:
+        """Bring the store in line with the terminal's open positions."""
+        by_ticket = {p.ticket: p for p in positions}
+        for trade in self._store.open_trades():
+            position = by_ticket.get(trade.ticket)
+            if position is None:
+                await self._closed(trade.ticket, trade.strategy_id, trade.symbol)
+            elif position.volume < trade.remaining_volume - 1e-9:
+                await self._partially_closed(trade.ticket, trade.remaining_volume - position.volume)
+        for position in positions:
+            if self._store.trade_by_ticket(position.ticket) is None:
+                self._adopt(position)
+
+    def _adopt(self, position: Position) -> None:
+        strategy_id = self._strategy_of_magic(position.magic) if position.magic else None
+        self._store.record_trade_open(
+            ticket=position.ticket,
+            position_id=position.identifier or position.ticket,
+            strategy_id=strategy_id,
+            symbol=position.symbol,
+            side=position.side.value,
+            volume=position.volume,
+            open_price=position.price_open,
+            open_time=position.time,
+            sl=position.sl,
+            tp=position.tp,
+            magic=position.magic,
+            comment=position.comment,
+        )
+        owner = (
+            f"strategy {strategy_id}" if strategy_id else "no strategy of this console (manual or other EA)"
+        )
+        self._events.info(
+            "trades",
+            f"found open position #{position.ticket} {position.side.value} {position.volume:g} "
+            f"{position.symbol} at {position.price_open}: {owner}",
+        )
+
+    async def _deals(self, ticket: int) -> list[Deal]:
+        now = datetime.now(UTC)
+        try:
+            deals = await self._broker.deals(
+                now - timedelta(days=3650), now + timedelta(days=1), position=ticket
+            )
+        except BrokerError as error:
+            self._events.warning("trades", f"could not read the deals of position #{ticket}: {error}")
+            return []
+        for deal in deals:
+            self._store.record_deal(deal)
+        return sorted(deals, key=lambda d: (d.time, d.ticket))
+
+    async def _partially_closed(self, ticket: int, volume: float) -> None:
+        deals = [d for d in await self._deals(ticket) if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
+        if not deals:
+            return
+        trade = self._store.trade_by_ticket(ticket)
+        if trade is None:
+            return
+        last = deals[-1]
+        # Every closing deal's profit minus what is already booked: nothing counted twice or missed.
+        realised = sum(d.profit for d in deals) - trade.profit
+        self._store.record_trade_partial(
+            ticket, volume=round(volume, 8), price=last.price, profit=realised, when=last.time
+        )
+        self._events.info(
+            "trades", f"partial close of #{ticket}: {volume:g} lots at {last.price}, profit {realised:.2f}"
+        )
+
+    async def _closed(self, ticket: int, strategy_id: str | None, symbol: str) -> None:
+        deals = await self._deals(ticket)
+        outs = [d for d in deals if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
+        trade = self._store.trade_by_ticket(ticket)
+        if not outs or trade is None:
+            self._events.warning(
+                "trades",
+                f"position #{ticket} is no longer open but the terminal has no closing deal for it yet",
+            )
+            return
+        last = outs[-1]
+        reason = exit_reason(last)
+        total = sum(d.profit for d in outs)
+        self._store.record_trade_close(
+            ticket, price=last.price, when=last.time, profit=total - trade.profit, exit_reason=reason
+        )
+        self._events.publish(
+            PositionClosed(ticket=ticket, symbol=symbol, profit=total, reason=reason, strategy_id=strategy_id)
+        )

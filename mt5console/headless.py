@@ -1,0 +1,107 @@
+"""``mt5console --no-ui``: the runtime with one line per event on stdout; Ctrl-C stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import TextIO
+
+from mt5console.core.events import (
+    Event,
+    Level,
+    LogLine,
+    PositionClosed,
+    PositionOpened,
+    TickUpdated,
+)
+from mt5console.core.logsink import format_line
+from mt5console.core.runtime import Runtime, StartupError
+from mt5console.core.settings import Settings
+
+STOP_TIMEOUT = 1.5  # seconds; INTERFACE.md promises a stop within 2 s of Ctrl-C
+
+
+class LinePrinter:
+    """Turns events into log lines on a stream; ticks only when verbose."""
+
+    def __init__(self, stream: TextIO, *, verbose: bool) -> None:
+        self._stream = stream
+        self._verbose = verbose
+
+    def __call__(self, event: Event) -> None:
+        line = self._to_line(event)
+        if line is None:
+            return
+        self._stream.write(format_line(line) + "\n")
+        self._stream.flush()
+
+    def _to_line(self, event: Event) -> LogLine | None:
+        if isinstance(event, LogLine):
+            return event if (event.level is not Level.DEBUG or self._verbose) else None
+        if isinstance(event, TickUpdated) and self._verbose:
+            tick = event.tick
+            return LogLine(
+                level=Level.DEBUG,
+                source="tick",
+                message=f"{tick.symbol} {tick.bid}/{tick.ask}",
+                time=event.time,
+            )
+        if isinstance(event, PositionOpened):
+            p = event.position
+            return LogLine(
+                level=Level.INFO,
+                source="trade",
+                message=f"opened #{p.ticket} {p.side.value} {p.volume:g} {p.symbol} at {p.price_open}"
+                + (f" for {event.strategy_id}" if event.strategy_id else ""),
+                time=event.time,
+            )
+        if isinstance(event, PositionClosed):
+            return LogLine(
+                level=Level.INFO,
+                source="trade",
+                message=f"closed #{event.ticket} {event.symbol} ({event.reason}), profit {event.profit:.2f}",
+                time=event.time,
+            )
+        return None
+
+
+async def run(settings: Settings, stream: TextIO = sys.stdout) -> int:
+    runtime = Runtime(settings)
+    runtime.subscribe(LinePrinter(stream, verbose=settings.verbose))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        starting = asyncio.ensure_future(runtime.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # Ctrl-C while still connecting
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            await runtime.stop()
+            return 0
+        stopping.cancel()
+        try:
+            starting.result()
+        except StartupError as error:
+            stream.write(f"mt5console: {error}\n")
+            return error.exit_code
+        failed = asyncio.ensure_future(runtime.failed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        failed.cancel()
+        stopped.cancel()
+        try:
+            await asyncio.wait_for(runtime.stop(), timeout=STOP_TIMEOUT)
+        except TimeoutError:
+            stream.write("mt5console: stop took too long; exiting anyway\n")
+        return 1 if runtime.failed.is_set() else 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def main(settings: Settings) -> int:
+    return asyncio.run(run(settings))

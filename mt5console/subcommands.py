@@ -1,0 +1,62 @@
+"""The subcommands ``mt5console check`` (and, with the replay, ``mt5console replay``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mt5console.core.broker.models import SymbolSpec
+from mt5console.core.broker.mt5 import symbol_spec
+from mt5console.core.strategy.filters import unsupported_enabled_filters
+from mt5console.core.strategy.model import StrategyError, load_strategy_file
+from mt5console.core.strategy.summary import summarize
+
+
+def reference_spec(symbol: str) -> SymbolSpec | None:
+    """The simulated broker's specification of ``symbol`` (None for a symbol it does not list).
+
+    ``check`` runs without a terminal, so lot sizes are checked against typical broker specs; the
+    running console checks them again against the real broker's.
+    """
+    from mt5console.core.broker.sim import SimTerminal
+
+    terminal = SimTerminal(seed=1)
+    if not terminal.initialize():
+        return None
+    try:
+        info = terminal.symbol_info(symbol)
+        return None if info is None else symbol_spec(info)
+    finally:
+        terminal.shutdown()
+
+
+def check_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mt5console check",
+        description="Validate a strategy JSON file: exit 0 and a summary when valid, "
+        "2 and every error when not.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("strategy", type=Path, help="the strategy JSON file")
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exit_:
+        return 0 if exit_.code in (0, None) else 2
+    try:
+        strategy = load_strategy_file(args.strategy, symbol_spec=reference_spec)
+    except StrategyError as error:
+        print(f"{args.strategy}: invalid strategy", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    unsupported = unsupported_enabled_filters(strategy.filters)
+    if unsupported:
+        print(f"{args.strategy}: the console cannot run this strategy", file=sys.stderr)
+        for line in unsupported:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(f"{args.strategy}: valid")
+    print(summarize(strategy))
+    return 0
