@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+import talib
 from backtesting.test import EURUSD
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mt5console.core.strategy.condition_tree import Comparator, Comparison, ConditionGroup, Logic, Side
-from mt5console.core.strategy.conditions import EntryGate, evaluate, explain
+from mt5console.core.strategy.conditions import EntryGate, evaluate, evaluate_all, explain
 from mt5console.core.strategy.indicators import FullHistory, IndicatorCache, compute
 from mt5console.core.strategy.operands import Operand, parse_operand
 
@@ -247,6 +251,231 @@ def test_cross_found_on_real_bars_is_a_real_cross() -> None:
     expected = [i for i in range(21, len(bars)) if fast[i - 1] <= slow[i - 1] and fast[i] > slow[i]]
     assert hits == expected
     assert len(hits) > 50
+
+
+# --- every index at once --------------------------------------------------------------------------
+
+
+def scalar_at_every_index(
+    tree: ConditionGroup, values: dict[str, Floats], point: float = POINT
+) -> list[bool]:
+    length = len(next(iter(values.values())))
+    return [evaluate(tree, values, i, point=point) for i in range(length)]
+
+
+def agrees(tree: ConditionGroup, values: dict[str, Floats], point: float = POINT) -> npt.NDArray[np.bool_]:
+    """evaluate_all's result, after checking it equals evaluate at every index."""
+    every = evaluate_all(tree, values, point=point)
+    assert every.dtype == np.bool_
+    assert every.tolist() == scalar_at_every_index(tree, values, point)
+    return every
+
+
+REAL_OPERANDS = ("close", "open", "ema_9", "ema_21", "sma_20", "rsi_14", "bb_lower_20_2", "bb_upper_20_2",
+                 "macd_12_26_9", "macd_signal_12_26_9", "adx_14")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def real_values() -> dict[str, Floats]:
+    bars = rates()
+    return {name: compute(parse_operand(name), bars) for name in REAL_OPERANDS}
+
+
+# Pairs that cross and touch on the EURUSD H1 bars; numbers on either side; warm-up NaNs in most.
+REAL_PAIRS: list[tuple[str | float, str | float]] = [
+    ("ema_9", "ema_21"),
+    ("close", "bb_lower_20_2"),
+    ("macd_12_26_9", "macd_signal_12_26_9"),
+    ("rsi_14", 30.0),
+    (70.0, "rsi_14"),
+    ("close", "open"),
+    ("adx_14", 25.0),
+    ("close", "sma_20"),
+]
+
+
+@pytest.mark.parametrize("comparator", [c.value for c in Comparator])
+@pytest.mark.parametrize(("left", "right"), REAL_PAIRS)
+def test_evaluate_all_agrees_with_evaluate_on_real_bars(
+    real_values: dict[str, Floats], comparator: str, left: str | float, right: str | float
+) -> None:
+    every = agrees(group("AND", cmp(left, comparator, right)), real_values)
+    if comparator != "equals":  # touches within half a point are rare; the pairs below prove them
+        assert every.any() and not every.all()
+    warming = [name for name in (left, right) if isinstance(name, str) and np.isnan(real_values[name][0])]
+    if warming:  # the warm-up bars are there, and false
+        assert not every[0]
+
+
+def test_evaluate_all_finds_touches_on_real_bars(real_values: dict[str, Floats]) -> None:
+    touches = agrees(group("AND", cmp("close", "equals", "open")), real_values)
+    assert 10 < touches.sum() < len(touches) / 2
+    # Half a point is inclusive: a wider point finds every touch of the narrower one, and more.
+    wider = agrees(group("AND", cmp("ema_9", "equals", "ema_21")), real_values, point=0.0001)
+    narrower = agrees(group("AND", cmp("ema_9", "equals", "ema_21")), real_values, point=0.00002)
+    assert narrower.sum() > 0 and wider.sum() > narrower.sum() and not (narrower & ~wider).any()
+
+
+def test_evaluate_all_agrees_on_nested_groups_on_real_bars(real_values: dict[str, Floats]) -> None:
+    entry = group(
+        "OR",
+        cmp("ema_9", "crosses_above", "ema_21"),
+        group(
+            "AND",
+            cmp("rsi_14", "less_than", 35),
+            cmp("close", "greater_than", "bb_lower_20_2"),
+            group(
+                "OR",
+                cmp("macd_12_26_9", "crosses_below", "macd_signal_12_26_9"),
+                cmp("adx_14", "greater_or_equal", 30),
+            ),
+        ),
+    )
+    every = agrees(entry, real_values)
+    assert 20 < every.sum() < len(every) / 4
+    both = agrees(
+        group("AND", entry, group("OR", cmp("close", "equals", "open"), cmp(75, "less_than", "rsi_14"))),
+        real_values,
+    )
+    assert both.sum() < every.sum()
+
+
+def test_evaluate_all_reads_a_full_history_without_writing_into_it() -> None:
+    history = FullHistory(rates()[:2000])
+    tree = group("AND", cmp("ema_9", "crosses_above", "ema_21"), cmp("rsi_14", "greater_than", 50))
+    every = evaluate_all(tree, history.series, point=POINT)  # the read-only shared series
+    assert every.tolist() == [evaluate(tree, history.series, i, point=POINT) for i in range(2000)]
+    assert every.flags.writeable and every.any()
+
+
+def hits(comparison: Comparison, values: dict[str, Floats]) -> list[int]:
+    return np.flatnonzero(agrees(group("AND", comparison), values)).tolist()
+
+
+def test_evaluate_all_on_equal_values_at_the_crossing_and_nan_gaps() -> None:
+    #                0    1    2    3    4    5    6    7    8    9   10   11   12   13   14
+    fast = series(1.0, 2.0, 3.0, 2.0, NAN, 3.0, 1.0, 2.0, 2.0, 3.0, 2.0, NAN, NAN, 1.0, 3.0)
+    slow = series(2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0)
+    values = {"ema_9": fast, "ema_21": slow}
+    # Equal on bar 1 then above is a cross (2, 9), below then above too (14); NaN then above (5) is not.
+    assert hits(cmp("ema_9", "crosses_above", "ema_21"), values) == [2, 9, 14]
+    # Above then below (6); above then only equal (3, 10) is not, nor NaN then below (13).
+    assert hits(cmp("ema_9", "crosses_below", "ema_21"), values) == [6]
+    assert hits(cmp("ema_9", "equals", "ema_21"), values) == [1, 3, 7, 8, 10]
+    assert hits(cmp("ema_9", "greater_or_equal", "ema_21"), values) == [1, 2, 3, 5, 7, 8, 9, 10, 14]
+    # A NaN on the slow side too: bar 1 of index 2 is now missing.
+    values["ema_21"] = series(2.0, NAN, 2.0, 2.0, 2.0, 2.0, 2.0, NAN, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0)
+    assert hits(cmp("ema_9", "crosses_above", "ema_21"), values) == [9, 14]
+    assert hits(cmp("ema_9", "less_than", "ema_21"), values) == [0, 6, 13]
+    # A number against a series with gaps: a constant series, whose bar 1 always exists.
+    assert hits(cmp("ema_9", "crosses_above", 2.5), values) == [2, 9, 14]
+    assert hits(cmp(2.5, "crosses_above", "ema_9"), values) == [3, 6, 10]
+
+
+def test_evaluate_all_equals_is_inclusive_at_half_a_point() -> None:
+    point = 0.25  # binary fractions: the distances below are exact, so the bound is really hit
+    values = {"close": series(1.0, 1.125, 1.25, 0.875, 0.75, NAN)}
+    every = agrees(group("AND", cmp("close", "equals", 1.0)), values, point=point)
+    assert every.tolist() == [True, True, False, True, False, False]
+
+
+def test_evaluate_all_reads_float32_series_as_evaluate_does() -> None:
+    # In float32 this distance is more than half a point; in float64 (how evaluate reads it) it is not.
+    value, target = np.float32(1.7827605), 1.7827555262594614
+    values = {"close": np.array([value, value], dtype=np.float32)}
+    tree = group("AND", cmp("close", "equals", target))
+    assert evaluate(tree, values, 0, point=POINT)  # type: ignore[arg-type]
+    assert evaluate_all(tree, values, point=POINT).tolist() == [True, True]  # type: ignore[arg-type]
+
+
+GRID = st.sampled_from([0.0, 1.0, 1.000004, 1.000005, 1.000006, 2.0, NAN])  # ties and half-point edges
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(GRID, GRID, GRID), min_size=0, max_size=12),
+    comparators=st.lists(st.sampled_from(list(Comparator)), min_size=3, max_size=3),
+    number=GRID.filter(lambda x: x == x),
+    logic=st.sampled_from(list(Logic)),
+)
+def test_evaluate_all_agrees_with_evaluate_on_any_series(
+    pairs: list[tuple[float, float, float]], comparators: list[Comparator], number: float, logic: Logic
+) -> None:
+    values = {
+        name: np.array([p[k] for p in pairs], dtype=np.float64)
+        for k, name in enumerate(("close", "ema_9", "sma_20"))
+    }
+    first, second, third = comparators
+    tree = ConditionGroup(
+        logic,
+        (
+            Comparison(parse_operand("close"), first, parse_operand("ema_9"), "a"),
+            ConditionGroup(
+                Logic.OR if logic is Logic.AND else Logic.AND,
+                (
+                    Comparison(number, second, parse_operand("sma_20"), "b"),
+                    Comparison(parse_operand("ema_9"), third, number, "c"),
+                ),
+                "g",
+            ),
+        ),
+        "rules.entry",
+    )
+    for child in (*tree.children, tree):
+        agrees(child if isinstance(child, ConditionGroup) else group("AND", child), values)
+
+
+def test_evaluate_all_with_numbers_only_and_bad_input() -> None:
+    assert (
+        evaluate_all(group("AND", cmp(2, "greater_than", 1)), {}, point=POINT, length=3).tolist()
+        == [True] * 3
+    )
+    assert evaluate_all(group("AND", cmp(2, "equals", 1)), {}, point=POINT, length=2).tolist() == [False] * 2
+    with pytest.raises(ValueError, match=r"rules\.entry: the group compares only numbers.*pass length="):
+        evaluate_all(group("AND", cmp(2, "greater_than", 1)), {}, point=POINT)
+    with pytest.raises(ValueError, match="two numbers cannot cross"):
+        evaluate_all(group("AND", cmp(2, "crosses_above", 1)), {}, point=POINT, length=3)
+    # Numbers next to series take the series' length.
+    values = {"close": series(1.0, 2.0, 3.0)}
+    mixed = group("AND", cmp(2, "greater_than", 1), cmp("close", "greater_than", 1.5))
+    assert evaluate_all(mixed, values, point=POINT).tolist() == [False, True, True]
+    assert evaluate_all(mixed, values, point=POINT, length=3).tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="close has 3 values but length has 4"):
+        evaluate_all(mixed, values, point=POINT, length=4)
+    with pytest.raises(ValueError, match=r"conditions\[0\]: ema_9 has 2 values but close has 3"):
+        evaluate_all(
+            group("AND", cmp("close", "greater_than", "ema_9")),
+            {**values, "ema_9": series(1.0, 2.0)},
+            point=POINT,
+        )
+    with pytest.raises(KeyError, match="no series for operand 'ema_21'"):
+        evaluate_all(group("AND", cmp("close", "greater_than", "ema_21")), values, point=POINT)
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="length must be a whole number of bars"):
+            evaluate_all(mixed, values, point=POINT, length=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="point must be a positive number"):
+        evaluate_all(mixed, values, point=0)
+    assert (
+        evaluate_all(group("AND", cmp("close", "crosses_above", 1)), {"close": series()}, point=POINT).size
+        == 0
+    )
+
+
+def test_evaluate_all_speed_on_100k_bars() -> None:
+    close = 1.1 + np.cumsum(np.random.default_rng(7).normal(0.0, 0.0002, 100_000))
+    fast, slow = talib.EMA(close, timeperiod=9), talib.EMA(close, timeperiod=21)
+    values = {"ema_9": fast, "ema_21": slow}
+    tree = group("AND", cmp("ema_9", "crosses_above", "ema_21"))
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        every = evaluate_all(tree, values, point=POINT)
+        timings.append(time.perf_counter() - started)
+    print(f"\nevaluate_all, ema_9 crosses_above ema_21 on 100k bars: best {min(timings) * 1e3:.3f} ms, "
+          f"median {sorted(timings)[10] * 1e3:.3f} ms")  # fmt: skip
+    expected = np.zeros(len(close), dtype=np.bool_)
+    expected[1:] = (fast[:-1] <= slow[:-1]) & (fast[1:] > slow[1:])
+    assert np.array_equal(every, expected) and every.sum() > 1000
 
 
 # --- explain -------------------------------------------------------------------------------------

@@ -194,14 +194,15 @@ def _compare_all(comparison: Comparison, bars: _AllBars, point: float) -> bool |
     b = bars.read(comparison.right, comparison.path)
     if comparison.comparator not in (Comparator.CROSSES_ABOVE, Comparator.CROSSES_BELOW):
         return _truth(comparison.comparator, a, b, a, b, point)  # bar 1 is not read
-    if bars.length is None:
+    series = a if isinstance(a, np.ndarray) else b
+    if not isinstance(series, np.ndarray):
         raise ValueError(
             f"{comparison.path}: two numbers cannot cross: {comparison.comparator.value}"
             " needs an indicator or price on at least one side"
         )
     # Bar 1 of index i is index i - 1: the series against themselves one bar later. Index 0 has no
     # bar 1, so it is false, as in ``evaluate``.
-    crossed = np.zeros(bars.length, dtype=np.bool_)
+    crossed = np.zeros(len(series), dtype=np.bool_)
     crossed[1:] = _truth(comparison.comparator, _now(a), _now(b), _before(a), _before(b), point)
     return crossed
 
