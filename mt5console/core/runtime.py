@@ -116,6 +116,13 @@ class Runtime:
         await self.engine.restore()
         if settings.strategies is not None:
             await start_strategy_files(settings.strategies, self.bus, self.events)
+        positions = await self.broker.positions()
+        running = sum(not r.paused for r in self.engine.runners.values())
+        self.events.info(
+            "runtime",
+            f"ready: {running} strateg{'y' if running == 1 else 'ies'} running, "
+            f"{len(positions)} position(s) open, tracking {', '.join(self.market.symbols)}",
+        )
         self.spawn("market-data", self.market.run())
         self.started = True
 

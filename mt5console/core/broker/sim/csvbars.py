@@ -1,0 +1,183 @@
+"""Reading bars to replay from a CSV file, with errors that name the line and column at fault.
+
+The header names the columns, case insensitive (``Open``, ``<CLOSE>`` ...): the time is ``time``,
+``datetime``, ``date`` or ``timestamp``, or an unnamed first column (a pandas index); then ``open``,
+``high``, ``low``, ``close``, optionally ``volume`` (or ``tick_volume``) and ``spread`` (points).
+Times are ISO 8601 (naive = UTC; MT5's ``2024.01.02 13:00`` is read too) or epoch seconds. Prices
+are bid prices. Comma, semicolon and tab separated files are read. Without a volume column each bar's
+tick volume is 4, the ticks the replay derives from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from mt5console.core.broker.sim.feed import Bars
+from mt5console.core.broker.sim.frames import FRAMES, Frame, parse_frame
+
+TIME_COLUMNS = ("time", "datetime", "date", "timestamp")
+VOLUME_COLUMNS = ("volume", "tick_volume", "tickvol", "vol")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayBars:
+    bars: Bars  # spread holds each row's spread, or the default where the file has none
+    frame: Frame
+
+
+def _column_key(name: str) -> str:
+    return name.strip().strip("<>").strip().lower()
+
+
+def _parse_time(text: str, where: str) -> int:
+    value = text.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(number):
+            raise ValueError(f"{where}: time {text!r} is not a date")
+        return int(number)
+    candidate = value
+    if len(value) >= 10 and value[4] == "." and value[7] == ".":  # MT5 export: 2024.01.02 13:00
+        candidate = value[:10].replace(".", "-") + value[10:]
+    try:
+        when = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise ValueError(f"{where}: time {text!r} is neither ISO 8601 nor epoch seconds") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
+def _parse_number(text: str, where: str, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {column} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {column} {text!r} is not a finite number")
+    return value
+
+
+def _find_columns(header: list[str], path: Path) -> dict[str, int]:
+    keys = [_column_key(name) for name in header]
+    columns: dict[str, int] = {}
+    for wanted in TIME_COLUMNS:
+        if wanted in keys:
+            columns["time"] = keys.index(wanted)
+            break
+    else:
+        if keys and keys[0] == "":
+            columns["time"] = 0
+    for wanted in (*PRICE_COLUMNS, "spread"):
+        if wanted in keys:
+            columns[wanted] = keys.index(wanted)
+    for wanted in VOLUME_COLUMNS:
+        if wanted in keys:
+            columns["volume"] = keys.index(wanted)
+            break
+    missing = [name for name in ("time", *PRICE_COLUMNS) if name not in columns]
+    if missing:
+        found = ", ".join(repr(name) for name in header) or "nothing"
+        raise ValueError(
+            f"{path}: missing column(s) {', '.join(missing)} in the header (found {found}); "
+            f"the time may be named {', '.join(TIME_COLUMNS)} or be an unnamed first column"
+        )
+    return columns
+
+
+def _check_row(where: str, o: float, h: float, low: float, c: float) -> None:
+    if min(o, h, low, c) <= 0:
+        raise ValueError(f"{where}: prices must be positive (open {o}, high {h}, low {low}, close {c})")
+    if h < max(o, c, low):
+        raise ValueError(f"{where}: high {h} is below the open, low or close")
+    if low > min(o, c):
+        raise ValueError(f"{where}: low {low} is above the open or close")
+
+
+def infer_frame(times: list[int], path: Path) -> Frame:
+    """The timeframe of bars whose smallest spacing equals one of MT5's timeframes."""
+    if len(times) < 2:
+        raise ValueError(f"{path}: one bar is not enough to tell the timeframe; pass timeframe=")
+    spacing = min(b - a for a, b in itertools.pairwise(times))
+    for frame in FRAMES.values():
+        if frame.seconds == spacing and frame.name != "MN1":
+            return frame
+    raise ValueError(f"{path}: bars {spacing} s apart match no timeframe; pass timeframe=")
+
+
+def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: int) -> ReplayBars:
+    """Read and validate the file; ValueError naming the file, line and column for any fault."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise ValueError(f"cannot read the bars to replay: {error}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{path}: the file is empty; expected a header line and bars")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(lines, dialect)
+    header = next(reader)
+    columns = _find_columns(header, path)
+    times: list[int] = []
+    line_numbers: list[int] = []
+    rows: list[tuple[float, float, float, float, float, float]] = []
+    for number, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}: line {number}"
+        if len(row) < len(header):
+            raise ValueError(f"{where}: {len(row)} values for {len(header)} columns")
+        time = _parse_time(row[columns["time"]], where)
+        o, h, low, c = (_parse_number(row[columns[name]], where, name) for name in PRICE_COLUMNS)
+        _check_row(where, o, h, low, c)
+        volume = _parse_number(row[columns["volume"]], where, "volume") if "volume" in columns else 4.0
+        spread = (
+            _parse_number(row[columns["spread"]], where, "spread") if "spread" in columns else default_spread
+        )
+        if volume < 0 or spread < 0 or spread != int(spread):
+            raise ValueError(
+                f"{where}: volume and spread must be non-negative (spread a whole number of points)"
+            )
+        if times and time <= times[-1]:
+            raise ValueError(f"{where}: time {row[columns['time']]!r} is not after the previous bar's")
+        times.append(time)
+        line_numbers.append(number)
+        rows.append((o, h, low, c, volume, spread))
+    if not rows:
+        raise ValueError(f"{path}: no bars after the header")
+    frame = parse_frame(timeframe) if timeframe is not None else infer_frame(times, path)
+    if frame.name in ("W1", "MN1"):
+        raise ValueError(f"{path}: {frame.name} bars cannot be replayed; use D1 or shorter bars")
+    for i in range(1, len(times)):
+        gap = times[i] - times[i - 1]
+        if gap < frame.seconds:
+            where = f"{path}: line {line_numbers[i]}"
+            raise ValueError(
+                f"{where}: bar starts {gap} s after the previous one, less than one {frame.name} bar"
+            )
+    values = np.array(rows, dtype=np.float64)
+    bars = Bars(
+        np.array(times, dtype=np.int64),
+        values[:, 0],
+        values[:, 1],
+        values[:, 2],
+        values[:, 3],
+        np.maximum(values[:, 4], 1).astype(np.int64),
+        values[:, 5].astype(np.int64),
+    )
+    return ReplayBars(bars, frame)

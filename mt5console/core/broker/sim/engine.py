@@ -1,0 +1,207 @@
+"""The simulated terminal's machinery behind its MetaTrader5-style functions.
+
+It owns the clock, the symbols' feeds, the account (ledger, state file) and the trade server (Desk),
+and brings the account up to "now" before every call: SL/TP levels reached by the ticks since the
+last call are executed at those ticks, as a trade server would have done meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal
+
+from mt5console.core.broker.sim.bookkeeping import Hit, deposit
+from mt5console.core.broker.sim.csvbars import load_bars
+from mt5console.core.broker.sim.feed import Feed, Quote
+from mt5console.core.broker.sim.records import TradeDeal
+from mt5console.core.broker.sim.replay import ReplayFeed
+from mt5console.core.broker.sim.state import Change, Ledger, StateStore
+from mt5console.core.broker.sim.stops import bar_hits, tick_hits
+from mt5console.core.broker.sim.symbols import SYMBOLS
+from mt5console.core.broker.sim.trading import Desk
+from mt5console.core.broker.sim.walk import WalkFeed
+
+DEFAULT_LOGIN: Final = 5_012_345
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _symbol_from_file(path: Path) -> str:
+    found = [name for name in SYMBOLS if name in path.name.upper()]
+    if len(found) != 1:
+        raise ValueError(
+            f"cannot tell which symbol {path.name} holds; pass symbol= (one of {', '.join(SYMBOLS)}) "
+            "or name the file after it, e.g. EURUSD_H1.csv"
+        )
+    return found[0]
+
+
+class SimEngine:
+    """Clock, feeds, account and trade server of one simulated terminal."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        data: str | Path | None,
+        symbol: str | None,
+        timeframe: str | int | None,
+        replay: Literal["realtime", "stepped"],
+        spread: int | None,
+        clock: Clock | None,
+        state_path: str | Path | None,
+        balance: float,
+        login: int,
+        leverage: int,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, not {seed!r}")
+        if not (isinstance(balance, int | float) and balance > 0):
+            raise ValueError(f"balance must be a positive number, not {balance!r}")
+        if isinstance(leverage, bool) or not isinstance(leverage, int) or leverage < 1:
+            raise ValueError(f"leverage must be a positive int, not {leverage!r}")
+        if replay not in ("realtime", "stepped"):
+            raise ValueError(f"replay must be 'realtime' or 'stepped', not {replay!r}")
+        self.seed = seed
+        self.leverage = leverage
+        self.feeds: dict[str, Feed] = {name: WalkFeed(spec, seed) for name, spec in SYMBOLS.items()}
+        self.replay: ReplayFeed | None = None
+        self.stepped = replay == "stepped"
+        if data is not None:
+            self.replay = self._load_replay(Path(data), symbol, timeframe, spread)
+            self.feeds[self.replay.spec.name] = self.replay
+        elif self.stepped or symbol is not None or timeframe is not None:
+            raise ValueError(
+                "symbol=, timeframe= and replay='stepped' describe replayed bars: pass data= too"
+            )
+        if self.stepped and state_path is not None:
+            raise ValueError(
+                "a stepped replay runs on its own clock and keeps no state file: drop state_path="
+            )
+        self._clock = clock or system_clock
+        self._last_ms = 0
+        self.bar_index = -1  # stepped replay: the current bar (-1 before the first)
+        self.bar_open = False  # stepped replay: between open_next_bar() and finish_bar()
+        self._step_ms = self.replay.earliest() * 1000 - 1000 if self.stepped and self.replay else 0
+        self.store = StateStore(state_path) if state_path is not None else None
+        self.state_dir = self.store.path.parent if self.store else None
+        self.ledger = self._open_ledger(balance, login)
+        self.desk = Desk(self.ledger, self, leverage, self.commit)
+
+    @staticmethod
+    def _load_replay(
+        path: Path, symbol: str | None, timeframe: str | int | None, spread: int | None
+    ) -> ReplayFeed:
+        name = symbol if symbol is not None else _symbol_from_file(path)
+        spec = SYMBOLS.get(name)
+        if spec is None:
+            raise ValueError(f"unknown symbol {name!r} for the replayed bars; known: {', '.join(SYMBOLS)}")
+        if spread is not None and (isinstance(spread, bool) or not isinstance(spread, int) or spread < 0):
+            raise ValueError(f"spread must be a whole number of points >= 0, not {spread!r}")
+        bars = load_bars(path, timeframe=timeframe, default_spread=spec.spread if spread is None else spread)
+        return ReplayFeed(spec, bars)
+
+    def _open_ledger(self, balance: float, login: int) -> Ledger:
+        saved = self.store.load() if self.store else None
+        if saved is not None:
+            return saved
+        now = self.now_ms()
+        ledger = Ledger(login=login, balance=round(float(balance), 2), created_msc=now, processed_msc=now)
+        ledger.deals.append(deposit(ledger.next_deal, now, ledger.balance))
+        ledger.next_deal += 1
+        if self.store:
+            self.store.create(ledger)
+        return ledger
+
+    # ---------------------------------------------------------------- the market (trading.Market)
+
+    def now_ms(self) -> int:
+        if self.stepped:
+            return self._step_ms
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError(
+                "the simulator's clock returned a naive datetime; it must be timezone aware (UTC)"
+            )
+        # Time never runs backwards for the terminal, even if an injected clock does.
+        self._last_ms = max(self._last_ms, int(now.timestamp() * 1000))
+        return self._last_ms
+
+    def quote(self, symbol: str) -> Quote | None:
+        return self.feeds[symbol].quote(self.now_ms())
+
+    def is_open(self, symbol: str) -> bool:
+        return self.feeds[symbol].is_open(self.now_ms())
+
+    def price_of(self, symbol: str) -> float | None:
+        quote = self.quote(symbol)
+        return quote.bid if quote else None
+
+    # ---------------------------------------------------------------- the account
+
+    def commit(self, change: Change) -> None:
+        """Persist (when there is a state file), then apply: nothing is applied that was not saved."""
+        if self.store is not None:
+            self.store.save(self.ledger, change)
+        self.ledger.apply(change)
+
+    def advance(self, extra: list[Hit] | None = None) -> None:
+        """Execute the SL/TP levels that ticks up to now have reached since the last call.
+
+        ``extra`` are hits found otherwise (a replayed bar's), executed with them in time order.
+        """
+        now = self.now_ms()
+        since = self.ledger.processed_msc
+        hits = list(extra or [])
+        if not hits and (now <= since or not self.ledger.positions):
+            if now > since:
+                self.ledger.processed_msc = now  # in memory only: nothing to replay on a restart
+            return
+        for name, feed in self.feeds.items():
+            if self.stepped and feed is self.replay:
+                continue  # judged bar by bar in finish_bar()
+            held = [p for p in self.ledger.positions.values() if p.symbol == name]
+            if held:
+                hits.extend(tick_hits(held, feed, since, now))
+        change = self.desk.stops_hit(hits)
+        if change is not None:
+            self.commit(change)
+        self.ledger.processed_msc = max(self.ledger.processed_msc, now)
+
+    # ---------------------------------------------------------------- stepped replay
+
+    def _replay_feed(self) -> ReplayFeed:
+        if not self.stepped or self.replay is None:
+            raise RuntimeError("stepping needs SimTerminal(data=..., replay='stepped')")
+        return self.replay
+
+    def open_next_bar(self) -> bool:
+        feed = self._replay_feed()
+        if self.bar_open:
+            raise RuntimeError("finish_bar() the current bar before opening the next one")
+        if self.bar_index + 1 >= len(feed):
+            return False
+        self.bar_index += 1
+        self.bar_open = True
+        self._step_ms = feed.bar(self.bar_index).open_ms
+        self.advance()
+        return True
+
+    def finish_bar(self) -> tuple[TradeDeal, ...]:
+        feed = self._replay_feed()
+        if not self.bar_open:
+            raise RuntimeError("open_next_bar() before finish_bar()")
+        bar = feed.bar(self.bar_index)
+        held = [p for p in self.ledger.positions.values() if p.symbol == feed.spec.name]
+        hits = bar_hits(held, bar, feed.spec.digits)
+        self.bar_open = False
+        self._step_ms = bar.close_ms
+        deals_before = len(self.ledger.deals)
+        self.advance(hits)
+        closed = {hit[0] for hit in hits}
+        return tuple(d for d in self.ledger.deals[deals_before:] if d.position_id in closed)

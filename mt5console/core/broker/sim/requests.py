@@ -1,0 +1,69 @@
+"""Reading an order_send / order_check request dict the way the MetaTrader5 module does.
+
+A call that is malformed as a call (not a dict, an unknown key, a value of the wrong type) makes the
+module return None with last_error (RES_E_INVALID_PARAMS, 'Invalid "<field>" argument'); a well-formed
+request that the server refuses gets an OrderSendResult with a TRADE_RETCODE_* instead. The module is
+strict about types: ``"volume": 1`` (an int) is refused, so is a bool where an int is expected.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from mt5console.core.broker.sim.records import TradeRequest
+
+INT_FIELDS: Final = frozenset(
+    {
+        "action",
+        "magic",
+        "order",
+        "deviation",
+        "type",
+        "type_filling",
+        "type_time",
+        "expiration",
+        "position",
+        "position_by",
+    }
+)
+FLOAT_FIELDS: Final = frozenset({"volume", "price", "stoplimit", "sl", "tp"})
+STR_FIELDS: Final = frozenset({"symbol", "comment"})
+# Unsigned in MQL5 (ulong / uint): a negative value cannot be sent.
+UNSIGNED_FIELDS: Final = frozenset({"magic", "order", "deviation", "position", "position_by", "expiration"})
+COMMENT_LENGTH: Final = 31  # MT5 keeps the first 31 characters of a comment
+
+
+class BadCall(Exception):
+    """The call itself is malformed: the module returns None and sets RES_E_INVALID_PARAMS."""
+
+
+def _check(key: str, value: object) -> None:
+    if key in INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadCall(f'Invalid "{key}" argument: expected an int, got {type(value).__name__}')
+        if key in UNSIGNED_FIELDS and value < 0:
+            raise BadCall(f'Invalid "{key}" argument: {value} is negative')
+    elif key in FLOAT_FIELDS:
+        if not isinstance(value, float):
+            raise BadCall(f'Invalid "{key}" argument: expected a float, got {type(value).__name__} {value!r}')
+        if not math.isfinite(value):
+            raise BadCall(f'Invalid "{key}" argument: {value} is not a finite number')
+    elif not isinstance(value, str):
+        raise BadCall(f'Invalid "{key}" argument: expected a str, got {type(value).__name__}')
+
+
+def parse_request(request: object) -> TradeRequest:
+    """The TradeRequest the terminal reads from ``request``; BadCall when the call is malformed."""
+    if not isinstance(request, dict):
+        raise BadCall(f'Invalid "request" argument: expected a dict, got {type(request).__name__}')
+    values: dict[str, object] = {
+        name: 0.0 if name in FLOAT_FIELDS else "" if name in STR_FIELDS else 0
+        for name in TradeRequest._fields
+    }
+    for key, value in request.items():
+        if key not in values:
+            raise BadCall(f'Invalid "{key}" argument: a trade request has no such field')
+        _check(key, value)
+        values[key] = value
+    return TradeRequest(**values)  # type: ignore[arg-type]

@@ -1,0 +1,183 @@
+"""The strategy engine on the simulated terminal: entries, lifecycle, persistence, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mt5console.core.store import StrategyState, TradeStatus
+from mt5console.core.strategy.model import StrategyError
+from tests.helpers import Clock, always_buy, make_rig
+
+
+async def test_a_signal_opens_one_position_per_bar_with_magic_and_comment(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        await rig.market.poll_once()  # loads history: nothing closed yet, no signal
+        assert await rig.broker.positions() == ()
+        await rig.bar()
+        positions = await rig.broker.positions()
+        assert len(positions) == 1
+        magic = rig.store.get_strategy("always").magic
+        assert positions[0].magic == magic
+        assert positions[0].comment.startswith("mt5c:always:e0")
+        assert positions[0].sl > 0 and positions[0].tp > positions[0].price_open > positions[0].sl
+        await rig.market.poll_once()  # same bar polled again: no second entry
+        assert len(await rig.broker.positions()) == 1
+        trade = rig.store.trade_by_ticket(positions[0].ticket)
+        assert trade is not None and trade.strategy_id == "always" and trade.status == TradeStatus.OPEN
+    finally:
+        await rig.close()
+
+
+async def test_max_positions_blocks_and_says_why(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(
+            always_buy(rules={"riskManagement": {"lotSize": 0.01, "maxPositions": 2}}), source="test"
+        )
+        await rig.market.poll_once()
+        for _ in range(4):
+            await rig.bar()
+        assert len(await rig.broker.positions()) == 2
+        assert "entry blocked: maxPositions 2 reached (2 open)" in rig.text()
+    finally:
+        await rig.close()
+
+
+async def test_stop_closes_positions_and_no_trade_follows(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        await rig.bar()
+        assert len(await rig.broker.positions()) == 2
+        closed = await rig.engine.stop("always", close_positions=True, by="keyboard")
+        assert closed == 2
+        assert await rig.broker.positions() == ()
+        record = rig.store.get_strategy("always")
+        assert record.state == StrategyState.STOPPED and "keyboard" in record.state_reason
+        for _ in range(3):
+            await rig.bar()
+        assert await rig.broker.positions() == ()
+        await rig.market.poll_once()
+        assert all(t.status == TradeStatus.CLOSED for t in rig.store.closed_trades("always"))
+        assert {t.exit_reason for t in rig.store.closed_trades("always")} == {"stopped"}
+    finally:
+        await rig.close()
+
+
+async def test_pause_manages_but_opens_nothing_then_resume(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        await rig.market.poll_once()
+        rig.engine.pause("always", by="test")
+        await rig.bar()
+        assert await rig.broker.positions() == ()
+        assert rig.store.get_strategy("always").state == StrategyState.PAUSED
+        rig.engine.resume("always", by="test")
+        await rig.bar()
+        assert len(await rig.broker.positions()) == 1
+    finally:
+        await rig.close()
+
+
+async def test_replace_keeps_positions_and_magic(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        magic = rig.store.get_strategy("always").magic
+        await rig.market.poll_once()
+        await rig.bar()
+        await rig.engine.start(always_buy(strategyName="Renamed"), source="test")
+        assert list(rig.engine.runners) == ["always"]
+        assert rig.store.get_strategy("always").name == "Renamed"
+        assert rig.store.get_strategy("always").magic == magic
+        assert len(await rig.broker.positions()) == 1
+        assert "always: replaced from test" in rig.text()
+    finally:
+        await rig.close()
+
+
+async def test_a_bad_strategy_starts_nothing(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        bad = always_buy(rules={"riskManagement": {"lotSize": 0.004, "maxPositions": 1}})
+        with pytest.raises(StrategyError, match=r"minimum 0\.01"):
+            await rig.engine.start(bad, source="test")
+        unknown = always_buy(symbol="NOPE")
+        with pytest.raises(StrategyError, match="does not know the symbol 'NOPE'"):
+            await rig.engine.start(unknown, source="test")
+        news = always_buy(rules={"newsFilter": {"enabled": True}})
+        with pytest.raises(StrategyError, match="calendar"):
+            await rig.engine.start(news, source="test")
+        assert rig.engine.runners == {}
+        assert rig.store.list_strategies() == []
+        assert rig.market.feeds() == []
+    finally:
+        await rig.close()
+
+
+async def test_restart_resumes_and_recognises_positions_without_duplicate(tmp_path: Path) -> None:
+    clock = Clock()
+    state = tmp_path / "sim_state.db"
+    rig = await make_rig(tmp_path, clock=clock, state_path=state)
+    await rig.engine.start(
+        always_buy(rules={"riskManagement": {"lotSize": 0.01, "maxPositions": 1}}), source="test"
+    )
+    await rig.market.poll_once()
+    await rig.bar()
+    before = await rig.broker.positions()
+    assert len(before) == 1
+    await rig.close()
+
+    clock.advance(seconds=10)  # same bar: the restart must not repeat its entry
+    again = await make_rig(tmp_path, clock=clock, state_path=state)
+    try:
+        await again.engine.restore()
+        assert list(again.engine.runners) == ["always"]
+        assert "always: restored from restart" in again.text()
+        await again.market.poll_once()
+        after = await again.broker.positions()
+        assert [p.ticket for p in after] == [before[0].ticket]
+        trade = again.store.trade_by_ticket(before[0].ticket)
+        assert trade is not None and trade.strategy_id == "always"
+        await again.bar()  # maxPositions 1 holds across the restart: the adopted position counts
+        assert len(await again.broker.positions()) == 1
+        assert "maxPositions 1 reached" in again.text()
+    finally:
+        await again.close()
+
+
+async def test_stop_loss_hit_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        tight = always_buy(
+            rules={
+                "exit": {
+                    "stopLoss": {"type": "pips", "value": 2},
+                    "takeProfit": {"type": "pips", "value": 2},
+                },
+                "riskManagement": {"lotSize": 0.01, "maxPositions": 1},
+            }
+        )
+        await rig.engine.start(tight, source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        ticket = (await rig.broker.positions())[0].ticket
+        for _ in range(120):  # a 2-pip stop or target is hit within minutes on EURUSD
+            rig.clock.advance(seconds=30)
+            await rig.market.poll_once()
+            trade = rig.store.trade_by_ticket(ticket)
+            if trade is not None and trade.status == TradeStatus.CLOSED:
+                break
+        trade = rig.store.trade_by_ticket(ticket)
+        assert trade is not None and trade.status == TradeStatus.CLOSED
+        assert trade.exit_reason in ("sl", "tp")
+        assert trade.close_price is not None and trade.profit != 0
+    finally:
+        await rig.close()
