@@ -236,6 +236,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("pusher_secret", _secret, _S, "Pusher app secret (signs channel auth here)", secret=True),
     _Option("sim_seed", _whole(0), "simulator", "random seed of the simulated terminal"),
     _Option("sim_data", _path(must_exist=True), "simulator", "CSV of bars to replay as its price feed"),
+    _Option("sim_symbol", _string, "simulator", "symbol of the --sim-data bars (default: the file name)"),
     _Option("sim_state", _path(must_exist=False), "simulator", "its account file (default in the data dir)"),
     _Option("theme", _string, "front end", "theme name"),
     _Option("verbose", _boolean, "front end", "debug log lines", flags=("--verbose", "-v"), switch=True),

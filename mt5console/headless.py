@@ -7,14 +7,7 @@ import signal
 import sys
 from typing import TextIO
 
-from mt5console.core.events import (
-    Event,
-    Level,
-    LogLine,
-    PositionClosed,
-    PositionOpened,
-    TickUpdated,
-)
+from mt5console.core.events import Event, Level, LogLine, TickUpdated
 from mt5console.core.logsink import format_line
 from mt5console.core.runtime import Runtime, StartupError
 from mt5console.core.settings import Settings
@@ -23,7 +16,7 @@ STOP_TIMEOUT = 1.5  # seconds; INTERFACE.md promises a stop within 2 s of Ctrl-C
 
 
 class LinePrinter:
-    """Turns events into log lines on a stream; ticks only when verbose."""
+    """Prints the core's log lines (the core logs every open, close and refusal); ticks only when verbose."""
 
     def __init__(self, stream: TextIO, *, verbose: bool) -> None:
         self._stream = stream
@@ -45,22 +38,6 @@ class LinePrinter:
                 level=Level.DEBUG,
                 source="tick",
                 message=f"{tick.symbol} {tick.bid}/{tick.ask}",
-                time=event.time,
-            )
-        if isinstance(event, PositionOpened):
-            p = event.position
-            return LogLine(
-                level=Level.INFO,
-                source="trade",
-                message=f"opened #{p.ticket} {p.side.value} {p.volume:g} {p.symbol} at {p.price_open}"
-                + (f" for {event.strategy_id}" if event.strategy_id else ""),
-                time=event.time,
-            )
-        if isinstance(event, PositionClosed):
-            return LogLine(
-                level=Level.INFO,
-                source="trade",
-                message=f"closed #{event.ticket} {event.symbol} ({event.reason}), profit {event.profit:.2f}",
                 time=event.time,
             )
         return None
@@ -86,7 +63,7 @@ async def run(settings: Settings, stream: TextIO = sys.stdout) -> int:
         try:
             starting.result()
         except StartupError as error:
-            stream.write(f"mt5console: {error}\n")
+            print(f"mt5console: {error}", file=sys.stderr)
             return error.exit_code
         failed = asyncio.ensure_future(runtime.failed.wait())
         stopped = asyncio.ensure_future(stop.wait())

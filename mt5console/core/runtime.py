@@ -100,6 +100,13 @@ class Runtime:
             self.events.error("runtime", str(error))
             await self._close_parts()
             raise StartupError(str(error), exit_code=3) from None
+        except ValueError as error:  # the simulator refused its settings (a bad --sim-data file...)
+            message = f"simulated terminal: {error}"
+            if settings.sim_data is not None and "symbol=" in message:
+                message = message.replace("pass symbol=", "give --sim-symbol")
+            self.events.error("runtime", message)
+            await self._close_parts()
+            raise StartupError(message, exit_code=2) from None
         terminal = self.broker.terminal
         if terminal is not None:
             self.events.info(

@@ -65,6 +65,7 @@ class Settings:
     # simulator
     sim_seed: int = 1
     sim_data: Path | None = None
+    sim_symbol: str | None = None  # which symbol --sim-data holds; default: read from its file name
     sim_state: Path | None = None  # default: <data_dir>/sim_state.db
 
     # front end

@@ -39,6 +39,7 @@ def module_factory(settings: Settings) -> Callable[[], Any]:
             return SimTerminal(
                 seed=settings.sim_seed,
                 data=settings.sim_data,
+                symbol=settings.sim_symbol if settings.sim_data is not None else None,
                 state_path=settings.sim_state_path,
             )
 

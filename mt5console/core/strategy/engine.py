@@ -18,6 +18,7 @@ from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import SymbolSpec
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus, StrategyStateChanged
+from mt5console.core.limits import LimitGuard
 from mt5console.core.market import MarketData
 from mt5console.core.settings import Limits
 from mt5console.core.store import Store, StrategyState
@@ -50,7 +51,7 @@ class StrategyEngine:
         self._market = market
         self._store = store
         self._events = events
-        self._limits = limits or Limits()
+        self.guard = LimitGuard(broker, limits or Limits())
         self.cache = cache or IndicatorCache()
         self.runners: dict[str, StrategyRunner] = {}
         self._unsubscribe: dict[str, Callable[[], None]] = {}
@@ -116,8 +117,7 @@ class StrategyEngine:
             cache=self.cache,
             tracker=self.tracker,
             events=self._events,
-            limits=self._limits,
-            all_positions=lambda: self._market.positions,
+            guard=self.guard,
             trade_history=lambda: [t.profit for t in self._store.closed_trades(strategy_id, limit=200)],
         )
         runner.paused = paused

@@ -24,7 +24,7 @@ from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import Position, Side, SymbolSpec
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus
-from mt5console.core.settings import Limits
+from mt5console.core.limits import LimitGuard
 from mt5console.core.strategy.conditions import EntryGate, evaluate, explain
 from mt5console.core.strategy.exits import initial_levels
 from mt5console.core.strategy.filters import (
@@ -75,8 +75,7 @@ class StrategyRunner:
         cache: IndicatorCache,
         tracker: TradeTracker,
         events: EventBus,
-        limits: Limits,
-        all_positions: Callable[[], Sequence[Position]] | None = None,
+        guard: LimitGuard,
         trade_history: Callable[[], Sequence[float]] | None = None,
     ) -> None:
         self.strategy = strategy
@@ -89,8 +88,7 @@ class StrategyRunner:
         self._cache = cache
         self._tracker = tracker
         self._events = events
-        self._limits = limits
-        self._all_positions = all_positions
+        self._guard = guard
         self._trade_history = trade_history
         self._gates = [EntryGate() for _ in strategy.entries]
         self._plans: dict[int, PartialPlan] = {}
@@ -161,11 +159,7 @@ class StrategyRunner:
         if len(positions) >= strategy.risk.max_positions:
             self._blocked(when, f"maxPositions {strategy.risk.max_positions} reached ({len(positions)} open)")
             return None
-        everyone = list(self._all_positions()) if self._all_positions is not None else []
-        limit = self._limits.max_positions
-        if limit is not None and len(everyone) >= limit:
-            self._blocked(when, f"the console's --max-positions limit {limit} is reached")
-            return None
+        everyone = list(await self._broker.positions())  # fresh: another strategy may just have entered
         tick = await self._broker.tick(strategy.symbol)
         exposure = tuple(OpenExposure(p.symbol, p.side) for p in everyone)
         context = FilterContext(
@@ -203,8 +197,9 @@ class StrategyRunner:
             self._blocked(when, f"sizing: {error}")
             return None
         volume = sizing.volume
-        if self._limits.max_lot is not None and volume > self._limits.max_lot:
-            self._blocked(when, f"{volume:g} lots is above the console's --max-lot {self._limits.max_lot:g}")
+        refusal = await self._guard.refusal(volume, everyone, when)
+        if refusal is not None:
+            self._blocked(when, refusal)
             return None
         comment = f"{self.tag}:e{index}"[:31]
         if self.stopped or self.paused:  # a stop or pause arrived while this entry was being decided

@@ -31,6 +31,18 @@ DEAL_REASON_SO = 6
 CLOSE_REASONS = {"exit": "signal", "partial": "partial", "end": "end", "stop": "stopped", "close": "manual"}
 
 
+REASON_WORDS = {
+    "sl": "stop loss hit",
+    "tp": "take profit hit",
+    "stop_out": "stop out by the broker",
+    "signal": "exit signal",
+    "partial": "partial exit",
+    "end": "end of data",
+    "stopped": "strategy stopped",
+    "manual": "closed outside the strategy",
+}
+
+
 def close_comment(strategy_tag: str, reason: str) -> str:
     """The comment of a closing order (MT5 keeps 31 characters)."""
     return f"{strategy_tag}:{reason}"[:31]
@@ -189,6 +201,11 @@ class TradeTracker:
         total = sum(d.profit for d in outs)
         self._store.record_trade_close(
             ticket, price=last.price, when=last.time, profit=total - trade.profit, exit_reason=reason
+        )
+        self._events.info(
+            strategy_id or "trades",
+            f"#{ticket} {symbol} closed ({REASON_WORDS.get(reason, reason)}) at {last.price}, "
+            f"profit {total:.2f}",
         )
         self._events.publish(
             PositionClosed(ticket=ticket, symbol=symbol, profit=total, reason=reason, strategy_id=strategy_id)
