@@ -72,13 +72,14 @@ class Console:
             self.process.wait()
 
 
-def test_starts_prints_the_account_and_stops_on_sigint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_starts_prints_the_account_and_stops_on_a_signal(tmp_path: Path, signum: int) -> None:
     process = Console("--no-ui", "--broker", "sim", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
     try:
         text = "\n".join(process.wait_for("ready:"))
         assert "SIMULATED" in text
         assert "balance 10,000.00 USD" in text
-        process.signal(signal.SIGINT)
+        process.signal(signum)
         started = time.monotonic()
         code = process.wait()
         assert time.monotonic() - started < 2.0

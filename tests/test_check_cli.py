@@ -1,0 +1,60 @@
+"""``mt5console check STRATEGY.json``: exit 0 with a summary when valid, 2 with every error when not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "strategies").glob("*.json"))
+
+
+def check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mt5console.cli", "check", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_is_valid_and_summarised(example: Path) -> None:
+    result = check(example)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(example.read_text())
+    assert f"({data['strategyId']}) trades {data['symbol']} on {data['timeframe']}" in result.stdout
+
+
+def test_an_invalid_strategy_lists_every_error_with_its_path(tmp_path: Path) -> None:
+    data = json.loads(EXAMPLES[0].read_text())
+    data["timeframe"] = "M2"
+    data["rules"]["entry"]["conditions"][0]["indicator"] = "emma_9"
+    data["rules"]["riskManagement"]["lotSize"] = 0.004
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    result = check(path)
+    assert result.returncode == 2
+    assert "timeframe:" in result.stderr
+    assert "unknown indicator 'emma_9'" in result.stderr
+    assert "rules.entry.conditions[0].indicator" in result.stderr
+    assert "below" in result.stderr and "minimum 0.01" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_news_filter_is_refused_plainly(tmp_path: Path) -> None:
+    data = json.loads(EXAMPLES[0].read_text())
+    data["rules"]["newsFilter"] = {"enabled": True}
+    path = tmp_path / "news.json"
+    path.write_text(json.dumps(data))
+    result = check(path)
+    assert result.returncode == 2
+    assert "no economic calendar source" in result.stderr
+
+
+def test_missing_file_and_broken_json(tmp_path: Path) -> None:
+    assert check(tmp_path / "nope.json").returncode == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"strategyId": ')
+    result = check(broken)
+    assert result.returncode == 2 and "line 1" in result.stderr

@@ -1,0 +1,99 @@
+"""The runtime as the front ends use it: start, stop, exit codes, what is written and what is hidden."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mt5console.core.broker.sim import SimTerminal
+from mt5console.core.events import EventBus, Level, LogLine
+from mt5console.core.runtime import Runtime, StartupError
+from mt5console.core.settings import Settings
+from mt5console.headless import LinePrinter
+from tests.helpers import Clock
+
+
+class NeverThere:
+    """A terminal that never answers initialize() (MT5 not running)."""
+
+    def initialize(self, **_: Any) -> bool:
+        return False
+
+    def shutdown(self) -> None:
+        return None
+
+    def last_error(self) -> tuple[int, str]:
+        return (-10003, "IPC initialize failed, MetaTrader 5 x64 not found")
+
+
+def settings(tmp_path: Path, **changes: Any) -> Settings:
+    base: dict[str, Any] = {
+        "broker": "sim",
+        "data_dir": tmp_path / "data",
+        "config_dir": tmp_path,
+        "reconnect_interval": 0.01,
+        "connect_attempts": 2,
+        "poll_interval": 0.05,
+    }
+    base.update(changes)
+    return Settings(**base)
+
+
+async def test_an_unreachable_terminal_is_exit_code_3_after_the_attempts(tmp_path: Path) -> None:
+    runtime = Runtime(settings(tmp_path, broker="mt5"), module=NeverThere)
+    with pytest.raises(StartupError) as caught:
+        await runtime.start()
+    assert caught.value.exit_code == 3
+    assert "after 2 attempt(s)" in str(caught.value)
+    assert "MetaTrader 5 x64 not found" in str(caught.value)
+    text = (tmp_path / "data" / "logs" / "mt5console.log").read_text()
+    assert "terminal not reachable (attempt 1 of 2)" in text
+
+
+async def test_start_writes_every_line_to_the_database_and_the_log_file(tmp_path: Path) -> None:
+    terminal = SimTerminal(seed=2, clock=Clock())
+    runtime = Runtime(settings(tmp_path), module=lambda: terminal)
+    await runtime.start()
+    assert runtime.store is not None
+    events = [e.message for e in runtime.store.recent_events()]
+    await runtime.stop()
+    assert any("SIMULATED" in m for m in events)
+    assert any(m.startswith("ready:") for m in events)
+    log = (tmp_path / "data" / "logs" / "mt5console.log").read_text()
+    assert "ready:" in log and "stopped" in log
+
+
+async def test_secrets_are_masked_in_every_line(tmp_path: Path) -> None:
+    terminal = SimTerminal(seed=2, clock=Clock())
+    runtime = Runtime(
+        settings(tmp_path, password="hunter2-secret", pairing_key="pk_live_123456"), module=lambda: terminal
+    )
+    shown: list[str] = []
+    runtime.subscribe(lambda e: shown.append(e.message) if isinstance(e, LogLine) else None)
+    await runtime.start()
+    runtime.log(Level.WARNING, "test", "login failed with password hunter2-secret and key pk_live_123456")
+    assert runtime.store is not None
+    stored = [e.message for e in runtime.store.recent_events()]
+    await runtime.stop()
+    log = (tmp_path / "data" / "logs" / "mt5console.log").read_text()
+    for text in ("\n".join(shown), "\n".join(stored), log):
+        assert "hunter2-secret" not in text and "pk_live_123456" not in text
+        assert "login failed with password *** and key ***" in text
+
+
+def test_ticks_are_printed_only_when_verbose() -> None:
+    from mt5console.core.broker.models import Tick
+    from mt5console.core.events import TickUpdated
+
+    tick = TickUpdated(tick=Tick("EURUSD", Clock()(), 1.1, 1.1001, 0.0, 0))
+    for verbose, expected in ((False, ""), (True, "EURUSD 1.1/1.1001")):
+        stream = io.StringIO()
+        bus = EventBus()
+        bus.subscribe(LinePrinter(stream, verbose=verbose))
+        bus.publish(tick)
+        bus.info("runtime", "hello")
+        assert (expected in stream.getvalue()) if expected else ("EURUSD" not in stream.getvalue())
+        assert "hello" in stream.getvalue()
