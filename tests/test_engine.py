@@ -181,3 +181,75 @@ async def test_stop_loss_hit_is_recorded_with_its_reason(tmp_path: Path) -> None
         assert trade.close_price is not None and trade.profit != 0
     finally:
         await rig.close()
+
+
+async def test_a_blocked_entry_names_the_filter_and_changes_the_status(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(rules={"spreadFilter": {"enabled": True, "maxSpread": 0.01}}), source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        assert await rig.broker.positions() == ()
+        assert "entry blocked: spreadFilter filter: spread" in rig.text()
+        status = rig.engine.runners["always"].status
+        assert status.last_blocked.startswith("spreadFilter") and status.last_blocked_time is not None
+        assert status.last_signal.startswith("buy") and status.last_signal_time is not None
+    finally:
+        await rig.close()
+
+
+async def test_exit_conditions_close_positions_as_a_signal(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        # Enter on every bar; leave when close > 0, i.e. on the next closed bar.
+        strategy = always_buy(
+            rules={
+                "exit": {
+                    "stopLoss": {"type": "pips", "value": 30},
+                    "conditions": {"logic": "AND", "conditions": [
+                        {"indicator": "close", "condition": "greater_than", "value": 0}
+                    ]},
+                },
+                "riskManagement": {"lotSize": 0.01, "maxPositions": 1},
+            }
+        )  # fmt: skip
+        await rig.engine.start(strategy, source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        [first] = await rig.broker.positions()
+        await rig.bar()  # the exit condition closes it, then the entry opens a new one
+        await rig.market.poll_once()
+        trade = rig.store.trade_by_ticket(first.ticket)
+        assert trade is not None and trade.status == TradeStatus.CLOSED and trade.exit_reason == "signal"
+        assert "exit condition holds" in rig.text()
+        assert [p.ticket for p in await rig.broker.positions()] != [first.ticket]
+    finally:
+        await rig.close()
+
+
+async def test_a_partial_exit_closes_half_and_moves_the_stop(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        strategy = always_buy(
+            rules={
+                "exit": {
+                    "stopLoss": {"type": "pips", "value": 3},
+                    "takeProfit": {"type": "pips", "value": 500},
+                    "partialExits": {"enabled": True, "mode": "sequential", "levels": [
+                        {"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"}
+                    ]},
+                },
+                "riskManagement": {"lotSize": 0.02, "maxPositions": 1},
+            }
+        )  # fmt: skip
+        await rig.engine.start(strategy, source="test")
+        await rig.market.poll_once()
+        for _ in range(120):  # a 3-pip risk: some bar's high reaches 1 R quickly, unless the stop hits first
+            await rig.bar()
+            if "partial" in rig.text():
+                break
+        partial_lines = [line for line in rig.lines() if "0.01 lots of #" in line and "(partial)" in line]
+        assert partial_lines, rig.text()
+        assert "moved the stop of #" in rig.text()
+    finally:
+        await rig.close()
