@@ -13,9 +13,8 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "strategie
 
 
 def check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mt5console.cli", "check", str(path)], capture_output=True, text=True, timeout=60
-    )
+    command = [sys.executable, "-m", "mt5console.cli", "check", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

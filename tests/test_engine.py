@@ -186,7 +186,8 @@ async def test_stop_loss_hit_is_recorded_with_its_reason(tmp_path: Path) -> None
 async def test_a_blocked_entry_names_the_filter_and_changes_the_status(tmp_path: Path) -> None:
     rig = await make_rig(tmp_path)
     try:
-        await rig.engine.start(always_buy(rules={"spreadFilter": {"enabled": True, "maxSpread": 0.01}}), source="test")
+        narrow = always_buy(rules={"spreadFilter": {"enabled": True, "maxSpread": 0.01}})
+        await rig.engine.start(narrow, source="test")
         await rig.market.poll_once()
         await rig.bar()
         assert await rig.broker.positions() == ()
