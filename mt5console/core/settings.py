@@ -52,6 +52,12 @@ class Settings:
     pairing_key: str | None = field(default=None, repr=False)
     agent_id: str | None = None
 
+    # platform jobs: MetaEditor compile and EA control
+    metaeditor_path: str | None = None  # default: metaeditor64.exe next to the terminal
+    compile_timeout: float = 120.0  # seconds MetaEditor may take before it is stopped
+    ea_answer_timeout: float = 30.0  # seconds to wait for the MT5ConsoleController EA's answer
+    artifact_max_bytes: int = 2_000_000  # largest EA source a compile job may bring
+
     # pusher
     pusher_key: str | None = None
     pusher_cluster: str | None = None

@@ -1,0 +1,263 @@
+"""What each job type does, through the same broker adapter and local hard limits as the engine.
+
+Each handler returns the job's output_data (INTERFACE.md, "Jobs") or raises: ``JobFailure`` (and
+the compile / EA-control / broker errors) with a reason a person can act on. ``resumed`` is set when
+the job was cut off mid-run by a crash: trade and close_position then look for the job's deals in the
+terminal's history before sending anything (trade_recovery.py); the other jobs are safe to repeat.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mt5console.core.agent.ea_control import EAControl
+from mt5console.core.agent.jobs.model import (
+    ClosePositionJob,
+    CompileJob,
+    DeployJob,
+    GetAccountJob,
+    GetCandlesJob,
+    GetPositionsJob,
+    Job,
+    RunJob,
+    StopJob,
+    TradeJob,
+)
+from mt5console.core.agent.jobs.trade_recovery import (
+    close_output,
+    deals_with_comment,
+    order_comment,
+    trade_output,
+)
+from mt5console.core.agent.metaeditor import Compiler, FetchArtifact
+from mt5console.core.agent.terminal_files import TerminalFolders
+from mt5console.core.broker.errors import BrokerError
+from mt5console.core.broker.models import Position, SymbolSpec
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.events import EventBus
+from mt5console.core.limits import LimitGuard
+from mt5console.core.settings import Settings
+from mt5console.core.strategy.risk import VolumeError, fit_volume
+
+SOURCE = "jobs"
+
+
+class JobFailure(Exception):
+    """A job that cannot be carried out; the message is its error_message."""
+
+
+def checked_volume(volume: float, spec: SymbolSpec) -> float:
+    """``volume`` when the symbol can trade exactly that much; a remote job is never resized."""
+    try:
+        fitted = fit_volume(volume, spec)
+    except VolumeError as error:
+        raise JobFailure(str(error)) from None
+    if fitted.clamped_to_max:
+        raise JobFailure(f"{volume:g} lots is above {spec.name}'s maximum {spec.volume_max:g}")
+    if not math.isclose(fitted.volume, volume, rel_tol=1e-9, abs_tol=1e-12):
+        raise JobFailure(
+            f"{volume:g} lots is not a multiple of {spec.name}'s volume step {spec.volume_step:g}"
+            f" (nearest below: {fitted.volume:g})"
+        )
+    return fitted.volume
+
+
+def position_output(position: Position) -> dict[str, Any]:
+    return {
+        "ticket": position.ticket,
+        "symbol": position.symbol,
+        "type": position.side.value,
+        "volume": position.volume,
+        "open_price": position.price_open,
+        "current_price": position.price_current,
+        "sl": position.sl,
+        "tp": position.tp,
+        "profit": position.profit,
+    }
+
+
+def candle_output(rates: np.ndarray) -> list[dict[str, Any]]:
+    return [
+        {
+            "time": datetime.fromtimestamp(int(bar["time"]), UTC).isoformat(),
+            "open": float(bar["open"]),
+            "high": float(bar["high"]),
+            "low": float(bar["low"]),
+            "close": float(bar["close"]),
+            "volume": int(bar["tick_volume"]),
+        }
+        for bar in rates
+    ]
+
+
+class JobHandlers:
+    def __init__(
+        self,
+        broker: Broker,
+        guard: LimitGuard,
+        *,
+        compiler: Compiler | None = None,
+        ea_control: EAControl | None = None,
+        events: EventBus | None = None,
+        wine_prefix: Path | None = None,
+    ) -> None:
+        self._broker = broker
+        self._guard = guard
+        self.compiler = compiler or Compiler()
+        self.ea_control = ea_control or EAControl()
+        self._events = events or EventBus()
+        self._wine_prefix = wine_prefix
+
+    async def handle(self, job_id: str, job: Job, *, received_at: datetime, resumed: bool) -> dict[str, Any]:
+        match job:
+            case TradeJob():
+                return await self.trade(job_id, job, received_at=received_at, resumed=resumed)
+            case ClosePositionJob():
+                return await self.close_position(job_id, job, resumed=resumed)
+            case GetPositionsJob():
+                positions = await self._broker.positions(symbol=job.symbol)
+                return {"positions": [position_output(p) for p in positions]}
+            case GetAccountJob():
+                return await self.account()
+            case GetCandlesJob():
+                return await self.candles(job)
+            case CompileJob():
+                result = await self.compiler.compile(
+                    await self.folders(), job.ea_name, source=job.source, version_id=job.version_id
+                )
+                return result.output()
+            case DeployJob():
+                return self.ea_control.deploy(await self.folders(), job.ea_name, job.ex5_path)
+            case RunJob():
+                return await self.ea_control.run(
+                    await self.folders(), job.ea_name, job.symbol, job.timeframe, job.inputs
+                )
+            case StopJob():
+                return await self.ea_control.stop(await self.folders(), job.ea_name, job.symbol)
+
+    async def folders(self) -> TerminalFolders:
+        terminal = self._broker.terminal or await self._broker.terminal_state()
+        return TerminalFolders.of(terminal, prefix=self._wine_prefix)
+
+    async def _spec(self, symbol: str) -> SymbolSpec:
+        try:
+            return await self._broker.symbol(symbol)
+        except BrokerError as error:
+            raise JobFailure(f"the terminal has no symbol {symbol!r}: {error}") from None
+
+    # ----------------------------------------------------------------- trading
+
+    async def trade(
+        self, job_id: str, job: TradeJob, *, received_at: datetime, resumed: bool
+    ) -> dict[str, Any]:
+        comment = order_comment(job_id, job.comment)
+        spec = await self._spec(job.symbol)
+        tick = await self._broker.tick(job.symbol)
+        if resumed:
+            # Deal times are the terminal's clock: look back as far as the job is old, from its now.
+            since = tick.time - (datetime.now(UTC) - received_at)
+            found = await deals_with_comment(self._broker, comment, since, tick.time)
+            if found:
+                self._events.warning(
+                    SOURCE,
+                    f"job {job_id} was cut off after its order reached the terminal: deal "
+                    f"{found[0].ticket} ({comment!r}) is its result; nothing is sent again",
+                )
+                return trade_output(found)
+        volume = checked_volume(job.volume, spec)
+        refusal = await self._guard.refusal(volume, await self._broker.positions(), tick.time)
+        if refusal is not None:
+            raise JobFailure(f"refused by the console's limits: {refusal}")
+        result = await self._broker.open_market(
+            job.symbol,
+            job.side,
+            volume,
+            sl=job.sl,
+            tp=job.tp,
+            magic=job.magic,
+            comment=comment,
+            deviation=job.deviation,
+        )
+        # The deal's price is the fill; some execution modes leave the result's price at 0.
+        deals = await deals_with_comment(
+            self._broker, comment, tick.time, tick.time, position=result.position
+        )
+        if deals:
+            return trade_output(deals)
+        return {"fill_price": result.price, "order_id": result.order, "ticket": result.position}
+
+    async def close_position(self, job_id: str, job: ClosePositionJob, *, resumed: bool) -> dict[str, Any]:
+        comment = order_comment(job_id)
+        now = datetime.now(UTC)
+        if resumed:
+            found = await deals_with_comment(self._broker, comment, now, now, position=job.ticket)
+            if found:
+                self._events.warning(
+                    SOURCE,
+                    f"job {job_id} was cut off after its close reached the terminal: deal "
+                    f"{found[0].ticket} is its result; nothing is sent again",
+                )
+                return close_output(found)
+        open_now = await self._broker.positions(ticket=job.ticket)
+        if not open_now:
+            raise JobFailure(f"position {job.ticket} is not open (already closed, or another account's?)")
+        position = open_now[0]
+        volume = None
+        if job.volume is not None:
+            if job.volume > position.volume + 1e-9:
+                raise JobFailure(
+                    f"cannot close {job.volume:g} lots of position {job.ticket}: it holds {position.volume:g}"
+                )
+            volume = checked_volume(job.volume, await self._spec(position.symbol))
+        result = await self._broker.close_position(job.ticket, volume=volume, comment=comment)
+        deals = await deals_with_comment(self._broker, comment, now, now, position=job.ticket)
+        if deals:
+            return close_output(deals)
+        self._events.warning(SOURCE, f"job {job_id}: the closing deal is not in the history yet; pnl unknown")
+        return {"closed_price": result.price, "pnl": None}
+
+    # ----------------------------------------------------------------- reading
+
+    async def account(self) -> dict[str, Any]:
+        account = await self._broker.account()
+        return {
+            "balance": account.balance,
+            "equity": account.equity,
+            "margin_used": account.margin,
+            "margin_available": account.margin_free,
+            "currency": account.currency,
+            "leverage": account.leverage,
+        }
+
+    async def candles(self, job: GetCandlesJob) -> dict[str, Any]:
+        await self._spec(job.symbol)
+        rates = await self._broker.rates(job.symbol, job.timeframe, job.count)
+        return {"candles": candle_output(rates)}
+
+
+def build_handlers(
+    settings: Settings,
+    broker: Broker,
+    *,
+    events: EventBus,
+    fetch_artifact: FetchArtifact | None = None,
+) -> JobHandlers:
+    """The handlers as the runtime wires them: the engine's limits, MetaEditor and controller settings."""
+    compiler = Compiler(
+        metaeditor_path=settings.metaeditor_path,
+        timeout=settings.compile_timeout,
+        max_source_bytes=settings.artifact_max_bytes,
+        fetch_artifact=fetch_artifact,
+    )
+    return JobHandlers(
+        broker,
+        LimitGuard(broker, settings.limits),
+        compiler=compiler,
+        ea_control=EAControl(answer_timeout=settings.ea_answer_timeout),
+        events=events,
+    )

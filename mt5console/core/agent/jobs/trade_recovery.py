@@ -1,0 +1,71 @@
+"""Finding a job's deals in the terminal's history by the comment its order carried.
+
+Every order a job sends carries a comment made from the job's id (``order_comment``). When the
+console dies after ``order_send`` reached the terminal but before the result was stored, the job is
+handed out again; the history is then searched for that comment before anything is sent, and a deal
+found there is the job's result: no second order.
+
+The comment is ``job:<first 24 characters of the id>``, or, when the job brings its own comment,
+``<its comment> job:<first 12 characters>`` within MT5's 31 characters. It is a pure function of
+the job's id and input, so the console that resumes the job computes the same comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from mt5console.core.broker.models import Deal
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.limits import deal_result
+
+JOB_TAG: Final = "job:"
+COMMENT_LENGTH: Final = 31
+ID_CHARACTERS: Final = 24
+ID_CHARACTERS_WITH_COMMENT: Final = 12
+# Deal times are the trade server's clock, which runs hours off UTC on most servers: search widely.
+SEARCH_MARGIN: Final = timedelta(days=2)
+
+
+def order_comment(job_id: str, comment: str | None = None) -> str:
+    """The comment a job's order carries (see the module docstring)."""
+    if not comment:
+        return f"{JOB_TAG}{job_id[:ID_CHARACTERS]}"[:COMMENT_LENGTH]
+    tag = f"{JOB_TAG}{job_id[:ID_CHARACTERS_WITH_COMMENT]}"
+    room = COMMENT_LENGTH - len(tag) - 1
+    return f"{comment[:room].rstrip()} {tag}"
+
+
+async def deals_with_comment(
+    broker: Broker, comment: str, since: datetime, now: datetime, *, position: int | None = None
+) -> tuple[Deal, ...]:
+    """The deals whose comment is ``comment``, made between ``since`` and ``now`` (widened by
+    SEARCH_MARGIN), or of ``position`` when given; oldest first."""
+    if position is not None:
+        found = await broker.deals(since - SEARCH_MARGIN, now + SEARCH_MARGIN, position=position)
+    else:
+        found = await broker.deals(since - SEARCH_MARGIN, now + SEARCH_MARGIN)
+    return tuple(sorted((d for d in found if d.comment == comment), key=lambda d: (d.time, d.ticket)))
+
+
+def _average_price(deals: Sequence[Deal]) -> float:
+    volume = sum(d.volume for d in deals)
+    if volume <= 0:
+        return deals[-1].price
+    return sum(d.price * d.volume for d in deals) / volume
+
+
+def trade_output(deals: Sequence[Deal]) -> dict[str, Any]:
+    """A trade job's output_data from the deal(s) its order made (several when filled in parts)."""
+    if not deals:
+        raise ValueError("trade_output needs at least one deal")
+    first = deals[0]
+    return {"fill_price": _average_price(deals), "order_id": first.order, "ticket": first.position_id}
+
+
+def close_output(deals: Sequence[Deal]) -> dict[str, Any]:
+    """A close_position job's output_data: the closing price and the result net of costs."""
+    if not deals:
+        raise ValueError("close_output needs at least one deal")
+    return {"closed_price": _average_price(deals), "pnl": round(sum(deal_result(d) for d in deals), 2)}
