@@ -74,7 +74,10 @@ def mt5console_contender() -> Contender:
     return Contender(
         MT5CONSOLE,
         run=run,
-        notes=(f"the live engine on the simulated terminal ({REPLAY_MODULE}.{REPLAY_FUNCTION})",),
+        notes=(
+            f"none: the live engine itself on the simulated terminal ({REPLAY_MODULE}.{REPLAY_FUNCTION}), "
+            "trade tracker and its SQLite store included",
+        ),
     )
 
 

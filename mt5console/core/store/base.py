@@ -38,9 +38,11 @@ def utcnow() -> datetime:
 class StoreBase:
     """Opens (creating or migrating) the database file; subclasses add the methods per table."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, durable: bool = True
+    ) -> None:
         self._path = Path(path)
-        self._engine = create_sqlite_engine(self._path, busy_timeout_ms=busy_timeout_ms)
+        self._engine = create_sqlite_engine(self._path, busy_timeout_ms=busy_timeout_ms, durable=durable)
         try:
             prepare_schema(self._engine)
         except BaseException:

@@ -30,9 +30,14 @@ Migration = Callable[[Connection], None]
 MIGRATIONS: Mapping[int, Migration] = {}
 
 
-def create_sqlite_engine(path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
+def create_sqlite_engine(
+    path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, durable: bool = True
+) -> Engine:
     """An engine on ``path`` whose every connection runs in WAL mode with synchronous=FULL (a commit
-    is on disk before it returns), foreign keys enforced and the given busy timeout."""
+    is on disk before it returns), foreign keys enforced and the given busy timeout.
+
+    ``durable=False`` (synchronous=OFF: no fsync, a crash may lose the latest commits) is only for
+    a throwaway database, such as the replay's, that nothing needs after the process ends."""
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         f"sqlite:///{path}",
@@ -50,7 +55,7 @@ def create_sqlite_engine(path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIME
                 raise StoreError(
                     f"{path}: SQLite refused WAL journal mode (got {mode!r}); is it on a network drive?"
                 )
-            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

@@ -52,7 +52,7 @@ class StrategyEngine:
         self._store = store
         self._events = events
         self.guard = LimitGuard(broker, limits or Limits())
-        self.cache = cache or IndicatorCache()
+        self.cache = cache if cache is not None else IndicatorCache()  # an empty cache is falsy
         self.runners: dict[str, StrategyRunner] = {}
         self._unsubscribe: dict[str, Callable[[], None]] = {}
         self.tracker = TradeTracker(broker, store, events, self._strategy_of_magic)

@@ -35,7 +35,7 @@ from mt5console.core.strategy.filters import (
     required_data,
 )
 from mt5console.core.strategy.indicators import IndicatorCache
-from mt5console.core.strategy.model import Strategy
+from mt5console.core.strategy.model import RiskMethod, Strategy
 from mt5console.core.strategy.operands import Operand, parse_operand, warmup_bars
 from mt5console.core.strategy.partials import CloseVolume, MoveStop, PartialPlan
 from mt5console.core.strategy.risk import size_position
@@ -62,6 +62,12 @@ class RunnerStatus:
     last_blocked: str = ""
     last_blocked_time: datetime | None = None
     bars_seen: int = 0
+
+
+def _kelly(strategy: Strategy) -> bool:
+    """Whether sizing reads the trade history: only Kelly does, and reading it is a store query."""
+    dynamic = strategy.risk.dynamic
+    return dynamic.enabled and dynamic.method is RiskMethod.KELLY
 
 
 class StrategyRunner:
@@ -191,7 +197,7 @@ class StrategyRunner:
                 entry_price=price,
                 stop_distance=levels.risk_distance,
                 atr=self._atr(bars),
-                trade_history=self._trade_history() if self._trade_history else (),
+                trade_history=self._trade_history() if self._trade_history and _kelly(strategy) else (),
             )
         except ValueError as error:
             self._blocked(when, f"sizing: {error}")

@@ -11,7 +11,6 @@ tick volume is 4, the ticks the replay derives from it.
 from __future__ import annotations
 
 import csv
-import itertools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,15 +104,28 @@ def _check_row(where: str, o: float, h: float, low: float, c: float) -> None:
         raise ValueError(f"{where}: low {low} is above the open or close")
 
 
-def infer_frame(times: list[int], path: Path) -> Frame:
-    """The timeframe of bars whose smallest spacing equals one of MT5's timeframes."""
-    if len(times) < 2:
-        raise ValueError(f"{path}: one bar is not enough to tell the timeframe; pass timeframe=")
-    spacing = min(b - a for a, b in itertools.pairwise(times))
+def frame_of_spacing(spacing: int) -> Frame | None:
+    """The timeframe whose bars are ``spacing`` seconds long (None when none is)."""
     for frame in FRAMES.values():
         if frame.seconds == spacing and frame.name != "MN1":
             return frame
-    raise ValueError(f"{path}: bars {spacing} s apart match no timeframe; pass timeframe=")
+    return None
+
+
+def describe_spacing(spacing: int) -> str:
+    frame = frame_of_spacing(spacing)
+    return f"{spacing} s ({frame.name} bars)" if frame is not None else f"{spacing} s (no timeframe's bars)"
+
+
+def infer_frame(times: list[int] | np.ndarray, path: Path | str) -> Frame:
+    """The timeframe of bars whose smallest spacing equals one of MT5's timeframes."""
+    if len(times) < 2:
+        raise ValueError(f"{path}: one bar is not enough to tell the timeframe; pass timeframe=")
+    spacing = int(np.min(np.diff(np.asarray(times, dtype=np.int64))))
+    frame = frame_of_spacing(spacing)
+    if frame is None:
+        raise ValueError(f"{path}: bars {spacing} s apart match no timeframe; pass timeframe=")
+    return frame
 
 
 def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: int) -> ReplayBars:
@@ -168,7 +180,8 @@ def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: 
         if gap < frame.seconds:
             where = f"{path}: line {line_numbers[i]}"
             raise ValueError(
-                f"{where}: bar starts {gap} s after the previous one, less than one {frame.name} bar"
+                f"{where}: bar starts {gap} s after the previous one, less than one {frame.name} bar "
+                f"(the bars are {describe_spacing(gap)}, not {frame.name})"
             )
     values = np.array(rows, dtype=np.float64)
     bars = Bars(
@@ -180,4 +193,70 @@ def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: 
         np.maximum(values[:, 4], 1).astype(np.int64),
         values[:, 5].astype(np.int64),
     )
+    return ReplayBars(bars, frame)
+
+
+RATES_FIELDS = ("time", *PRICE_COLUMNS)
+
+
+def bars_from_rates(rates: np.ndarray, *, timeframe: str | int | None, default_spread: int) -> ReplayBars:
+    """Bars to replay from rates already in memory (the MetaTrader5 rates dtype, oldest first),
+    checked as a CSV file's rows are; ValueError naming the row (0-based) and field at fault.
+
+    ``tick_volume`` and ``spread`` are read when present (else 4 ticks and ``default_spread``).
+    """
+    where = "rates"
+    names = (rates.dtype.names or ()) if isinstance(rates, np.ndarray) else ()
+    if not isinstance(rates, np.ndarray) or rates.ndim != 1 or not names:
+        raise ValueError(f"{where}: expected a one-dimensional structured array of bars (MetaTrader5 rates)")
+    missing = [name for name in RATES_FIELDS if name not in names]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {', '.join(missing)} (found {', '.join(names)})")
+    if len(rates) == 0:
+        raise ValueError(f"{where}: no bars")
+    times = np.asarray(rates["time"]).astype(np.int64)
+    o, h, low, c = (np.asarray(rates[name], dtype=np.float64) for name in PRICE_COLUMNS)
+    for name, column in zip(PRICE_COLUMNS, (o, h, low, c), strict=True):
+        bad = np.flatnonzero(~np.isfinite(column) | (column <= 0))
+        if bad.size:
+            row = int(bad[0])
+            raise ValueError(f"{where}: row {row}: {name} {column[row]!r} is not a positive finite price")
+    checks = (
+        (h < np.maximum(np.maximum(o, c), low), "high is below the open, low or close"),
+        (low > np.minimum(o, c), "low is above the open or close"),
+    )
+    for broken, text in checks:
+        bad = np.flatnonzero(broken)
+        if bad.size:
+            row = int(bad[0])
+            raise ValueError(
+                f"{where}: row {row}: {text} (open {o[row]}, high {h[row]}, low {low[row]}, close {c[row]})"
+            )
+    gaps = np.diff(times)
+    bad = np.flatnonzero(gaps <= 0)
+    if bad.size:
+        row = int(bad[0]) + 1
+        raise ValueError(f"{where}: row {row}: time {times[row]} is not after the previous bar's")
+    frame = parse_frame(timeframe) if timeframe is not None else infer_frame(times, where)
+    if frame.name in ("W1", "MN1"):
+        raise ValueError(f"{where}: {frame.name} bars cannot be replayed; use D1 or shorter bars")
+    short = np.flatnonzero(gaps < frame.seconds)
+    if short.size:
+        row, gap = int(short[0]) + 1, int(gaps[short[0]])
+        raise ValueError(
+            f"{where}: row {row}: bar starts {gap} s after the previous one, less than one {frame.name} bar "
+            f"(the bars are {describe_spacing(gap)}, not {frame.name})"
+        )
+    if "tick_volume" in names:
+        volume = np.maximum(np.asarray(rates["tick_volume"]).astype(np.int64), 1)
+    else:
+        volume = np.full(len(rates), 4, dtype=np.int64)
+    if "spread" in names:
+        spread = np.asarray(rates["spread"]).astype(np.int64)
+        bad = np.flatnonzero(spread < 0)
+        if bad.size:
+            raise ValueError(f"{where}: row {int(bad[0])}: spread {spread[bad[0]]} is negative")
+    else:
+        spread = np.full(len(rates), default_spread, dtype=np.int64)
+    bars = Bars(times, o.copy(), h.copy(), low.copy(), c.copy(), volume, spread)
     return ReplayBars(bars, frame)

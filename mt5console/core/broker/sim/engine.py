@@ -12,19 +12,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
+import numpy as np
+
 from mt5console.core.broker.sim.bookkeeping import Hit, deposit
-from mt5console.core.broker.sim.csvbars import load_bars
+from mt5console.core.broker.sim.csvbars import bars_from_rates, load_bars
 from mt5console.core.broker.sim.feed import Feed, Quote
 from mt5console.core.broker.sim.records import TradeDeal
 from mt5console.core.broker.sim.replay import ReplayFeed
 from mt5console.core.broker.sim.state import Change, Ledger, StateStore
-from mt5console.core.broker.sim.stops import bar_hits, tick_hits
+from mt5console.core.broker.sim.stops import bar_hits, first_bar_hit, replay_hits, tick_hits
 from mt5console.core.broker.sim.symbols import SYMBOLS
 from mt5console.core.broker.sim.trading import Desk
 from mt5console.core.broker.sim.walk import WalkFeed
 
 DEFAULT_LOGIN: Final = 5_012_345
 Clock = Callable[[], datetime]
+# Replayed bars: a CSV file, or rates in the MetaTrader5 dtype already in memory.
+ReplayData = str | Path | np.ndarray
 
 
 def system_clock() -> datetime:
@@ -48,7 +52,7 @@ class SimEngine:
         self,
         *,
         seed: int,
-        data: str | Path | None,
+        data: ReplayData | None,
         symbol: str | None,
         timeframe: str | int | None,
         replay: Literal["realtime", "stepped"],
@@ -73,7 +77,7 @@ class SimEngine:
         self.replay: ReplayFeed | None = None
         self.stepped = replay == "stepped"
         if data is not None:
-            self.replay = self._load_replay(Path(data), symbol, timeframe, spread)
+            self.replay = self._load_replay(data, symbol, timeframe, spread)
             self.feeds[self.replay.spec.name] = self.replay
         elif self.stepped or symbol is not None or timeframe is not None:
             raise ValueError(
@@ -95,15 +99,24 @@ class SimEngine:
 
     @staticmethod
     def _load_replay(
-        path: Path, symbol: str | None, timeframe: str | int | None, spread: int | None
+        data: ReplayData, symbol: str | None, timeframe: str | int | None, spread: int | None
     ) -> ReplayFeed:
-        name = symbol if symbol is not None else _symbol_from_file(path)
+        if symbol is not None:
+            name = symbol
+        elif isinstance(data, np.ndarray):
+            raise ValueError(f"pass symbol= with replayed rates (one of {', '.join(SYMBOLS)})")
+        else:
+            name = _symbol_from_file(Path(data))
         spec = SYMBOLS.get(name)
         if spec is None:
             raise ValueError(f"unknown symbol {name!r} for the replayed bars; known: {', '.join(SYMBOLS)}")
         if spread is not None and (isinstance(spread, bool) or not isinstance(spread, int) or spread < 0):
             raise ValueError(f"spread must be a whole number of points >= 0, not {spread!r}")
-        bars = load_bars(path, timeframe=timeframe, default_spread=spec.spread if spread is None else spread)
+        default_spread = spec.spread if spread is None else spread
+        if isinstance(data, np.ndarray):
+            bars = bars_from_rates(data, timeframe=timeframe, default_spread=default_spread)
+        else:
+            bars = load_bars(Path(data), timeframe=timeframe, default_spread=default_spread)
         return ReplayFeed(spec, bars)
 
     def _open_ledger(self, balance: float, login: int) -> Ledger:
@@ -164,9 +177,13 @@ class SimEngine:
             return
         for name, feed in self.feeds.items():
             if self.stepped and feed is self.replay:
-                continue  # judged bar by bar in finish_bar()
+                continue  # judged bar by bar in finish_bar() / advance_to()
             held = [p for p in self.ledger.positions.values() if p.symbol == name]
-            if held:
+            if not held:
+                continue
+            if feed is self.replay:  # replayed bars in real time: the bar rule, as when stepped
+                hits.extend(replay_hits(held, self.replay, since, now))
+            else:
                 hits.extend(tick_hits(held, feed, since, now))
         change = self.desk.stops_hit(hits)
         if change is not None:
@@ -188,7 +205,7 @@ class SimEngine:
             return False
         self.bar_index += 1
         self.bar_open = True
-        self._step_ms = feed.bar(self.bar_index).open_ms
+        self._step_ms = int(feed.prices.open_ms[self.bar_index])
         self.advance()
         return True
 
@@ -196,12 +213,65 @@ class SimEngine:
         feed = self._replay_feed()
         if not self.bar_open:
             raise RuntimeError("open_next_bar() before finish_bar()")
-        bar = feed.bar(self.bar_index)
+        index = self.bar_index
         held = [p for p in self.ledger.positions.values() if p.symbol == feed.spec.name]
-        hits = bar_hits(held, bar, feed.spec.digits)
+        hits = bar_hits(held, feed.prices, index)
         self.bar_open = False
-        self._step_ms = bar.close_ms
+        self._step_ms = int(feed.prices.close_ms[index])
         deals_before = len(self.ledger.deals)
         self.advance(hits)
         closed = {hit[0] for hit in hits}
         return tuple(d for d in self.ledger.deals[deals_before:] if d.position_id in closed)
+
+    def advance_to(self, index: int) -> tuple[TradeDeal, ...]:
+        """Finish the current bar and every bar before ``index``, then open bar ``index`` (or, with
+        ``index`` == the number of bars, stop at the last bar's close); the deals made on the way
+        (stops and targets), in order.
+
+        Exactly what open_next_bar()/finish_bar() one bar at a time would do, found per position with
+        one numpy search over the bars instead of a Python step per bar: positions only close between
+        the engine's turns (nothing opens), so each one's first hit is independent of the others'.
+        The hits are executed bar by bar in time order, at each bar's close as finish_bar() does.
+        """
+        feed = self._replay_feed()
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError(f"advance_to() takes a bar index, not {index!r}")
+        current = self.bar_index
+        if not current < index <= len(feed):
+            raise ValueError(
+                f"advance_to({index}): the replay is at bar {current} of {len(feed)}; "
+                f"give a later bar, at most {len(feed)} (the end)"
+            )
+        deals_before = len(self.ledger.deals)
+        symbol = feed.spec.name
+        if any(p.symbol != symbol for p in self.ledger.positions.values()):
+            self._step_to(index)  # other symbols' stops run on their ticks: step exactly
+            return tuple(self.ledger.deals[deals_before:])
+        first = current if self.bar_open else current + 1  # the first bar still to be judged
+        by_bar: dict[int, list[Hit]] = {}
+        for position in list(self.ledger.positions.values()):
+            found = first_bar_hit(position, feed.prices, first, index)
+            if found is not None:
+                by_bar.setdefault(found[0], []).append(found[1])
+        for bar in sorted(by_bar):
+            self.bar_index, self.bar_open = bar, False
+            self._step_ms = int(feed.prices.close_ms[bar])
+            self.advance(by_bar[bar])
+        self.bar_open = False
+        if index < len(feed):
+            self.bar_index, self.bar_open = index, True
+            self._step_ms = int(feed.prices.open_ms[index])
+        else:
+            self.bar_index = len(feed) - 1
+            self._step_ms = int(feed.prices.close_ms[-1])
+        self.advance()
+        return tuple(self.ledger.deals[deals_before:])
+
+    def _step_to(self, index: int) -> None:
+        if self.bar_open:
+            self.finish_bar()
+        while self.bar_index + 1 < index:
+            self.open_next_bar()
+            self.finish_bar()
+        if index < len(self._replay_feed()):
+            self.open_next_bar()

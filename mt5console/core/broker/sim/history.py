@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from mt5console.core.broker.sim.records import TradeDeal, TradeOrder
 
@@ -67,6 +67,24 @@ def _item_time(item: TradeDeal | TradeOrder) -> int:
     return item.time if isinstance(item, TradeDeal) else item.time_setup
 
 
+class PositionIndex(Generic[Item]):
+    """A history's items by position id, for ``position=`` queries in O(1) rather than a scan.
+
+    The ledger's history lists are only ever appended to, so the index catches up with the items
+    added since the last query instead of being maintained by every writer.
+    """
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._by_position: dict[int, list[Item]] = {}
+
+    def get(self, items: Sequence[Item], position: int) -> tuple[Item, ...]:
+        for item in items[self._seen :]:
+            self._by_position.setdefault(item.position_id, []).append(item)
+        self._seen = len(items)
+        return tuple(self._by_position.get(position, ()))
+
+
 def select_history(
     items: Sequence[Item],
     date_from: object,
@@ -74,6 +92,7 @@ def select_history(
     group: str | None,
     position: object,
     ticket: object,
+    index: PositionIndex[Item] | None = None,
 ) -> tuple[Item, ...]:
     """history_deals_get / history_orders_get: by ticket, by position, or by time (and group)."""
     for name, value in (("position", position), ("ticket", ticket)):
@@ -82,6 +101,8 @@ def select_history(
     if ticket is not None:
         return tuple(item for item in items if item.ticket == ticket)
     if position is not None:
+        if index is not None:
+            return index.get(items, int_argument(position, "position"))
         return tuple(item for item in items if item.position_id == position)
     if date_from is None or date_to is None:
         raise BadArgument("Invalid arguments: give date_from and date_to, or position=, or ticket=")

@@ -4,6 +4,10 @@ Each bar yields four ticks, as MetaTrader's tester does in "1 minute OHLC" mode:
 bar's start, then the low and the high (the high first on a bearish bar) a third and two thirds into
 the bar, then the close one second before the bar ends. Ask = bid + the row's spread (points). Bars
 of longer timeframes are aggregated from the replayed ones; shorter ones do not exist.
+
+``BarPrices`` holds, per bar, what the bar rule of stops.py reads (bid and ask open/high/low, the
+times of the ticks it dates hits at), computed once for the whole data, so that a stop can be found
+over thousands of bars with one numpy comparison.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from mt5console.core.broker.sim.csvbars import ReplayBars
 from mt5console.core.broker.sim.feed import Bars, FeedError, Quote, Span, Ticks
-from mt5console.core.broker.sim.frames import DAY, Frame, bucket_end, first_bucket_at_or_after
+from mt5console.core.broker.sim.frames import DAY, Frame, bucket_end, bucket_starts, first_bucket_at_or_after
 from mt5console.core.broker.sim.symbols import SymbolSpec
 
 TICKS_PER_BAR = 4
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,26 @@ class ReplayBar:
     low_ms: int
     high_ms: int
     close_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BarPrices:
+    """Columns over every replayed bar: bid and ask (= the ticks' ask) prices and tick times (ms)."""
+
+    bid_open: F64
+    bid_high: F64
+    bid_low: F64
+    ask_open: F64
+    ask_high: F64
+    ask_low: F64
+    open_ms: I64
+    low_ms: I64
+    high_ms: I64
+    close_ms: I64
+    first_extreme_ms: I64  # the earlier of low_ms and high_ms: a third into the bar
+
+    def __len__(self) -> int:
+        return int(self.open_ms.size)
 
 
 class ReplayFeed:
@@ -64,6 +91,30 @@ class ReplayFeed:
         self._ticks = Ticks(times, bids, asks)
         self._starts_ms = bars.time * 1000
         self._ends_ms = self._starts_ms + length_ms
+        self.prices = self._bar_prices(bullish)
+        # Bars opening on their own timeframe's boundaries are served as they are in that timeframe
+        # (aggregating them into it would change nothing).
+        self._aligned = bool(np.all(bucket_starts(self.frame, bars.time) == bars.time))
+
+    def _bar_prices(self, bullish: npt.NDArray[np.bool_]) -> BarPrices:
+        bars, times = self._bars, self._ticks.time_msc.reshape(-1, TICKS_PER_BAR)
+        asks = self._ticks.ask.reshape(-1, TICKS_PER_BAR)
+        # Ticks 1 and 2 are the low and the high, in the bar's order: the asks are the ticks' own.
+        first_ask, second_ask = asks[:, 1], asks[:, 2]
+        first_ms, second_ms = times[:, 1], times[:, 2]
+        return BarPrices(
+            bid_open=bars.open,
+            bid_high=bars.high,
+            bid_low=bars.low,
+            ask_open=asks[:, 0].copy(),
+            ask_high=np.where(bullish, second_ask, first_ask),
+            ask_low=np.where(bullish, first_ask, second_ask),
+            open_ms=times[:, 0].copy(),
+            low_ms=np.where(bullish, first_ms, second_ms),
+            high_ms=np.where(bullish, second_ms, first_ms),
+            close_ms=times[:, 3].copy(),
+            first_extreme_ms=first_ms.copy(),
+        )
 
     def __len__(self) -> int:
         return len(self._bars)
@@ -74,18 +125,20 @@ class ReplayFeed:
     def max_spread(self) -> float:
         return float(self._bars.spread.max()) * self.spec.point
 
-    def _index_at(self, now_ms: int) -> int:
+    def index_at(self, now_ms: int) -> int:
         """The last bar opening at or before now_ms (-1 before the first)."""
         return int(np.searchsorted(self._starts_ms, now_ms, side="right")) - 1
 
+    def rates(self) -> npt.NDArray[np.void]:
+        """Every replayed bar, complete, as copy_rates_* serves them (MetaTrader5 rates dtype)."""
+        return self._bars.to_rates()
+
     def is_open(self, now_ms: int) -> bool:
-        index = self._index_at(now_ms)
+        index = self.index_at(now_ms)
         return index >= 0 and now_ms < int(self._ends_ms[index])
 
     def bar(self, index: int) -> ReplayBar:
-        b, t = self._bars, self._ticks.time_msc
-        bullish = b.close[index] >= b.open[index]
-        first, second = int(t[index * 4 + 1]), int(t[index * 4 + 2])
+        b, p = self._bars, self.prices
         return ReplayBar(
             index=index,
             time=int(b.time[index]),
@@ -94,10 +147,10 @@ class ReplayFeed:
             low=float(b.low[index]),
             close=float(b.close[index]),
             spread=float(b.spread[index]) * self.spec.point,
-            open_ms=int(t[index * 4]),
-            low_ms=first if bullish else second,
-            high_ms=second if bullish else first,
-            close_ms=int(t[index * 4 + 3]),
+            open_ms=int(p.open_ms[index]),
+            low_ms=int(p.low_ms[index]),
+            high_ms=int(p.high_ms[index]),
+            close_ms=int(p.close_ms[index]),
         )
 
     # ---------------------------------------------------------------- ticks
@@ -145,14 +198,20 @@ class ReplayFeed:
         self._check_frame(frame)
         first = first_bucket_at_or_after(frame, start)
         stop = min(bucket_end(frame, end), now_ms // 1000 + 1)
-        bars = self._bars
-        close_ms = self._ticks.time_msc[TICKS_PER_BAR - 1 :: TICKS_PER_BAR]
-        in_range = (bars.time >= first) & (bars.time < stop)
-        complete = bars.take(in_range & (close_ms <= now_ms))
-        index = self._index_at(now_ms)
+        bars, close_ms = self._bars, self.prices.close_ms
+        # Times and close times both rise: the bars in range, and the complete ones, are slices
+        # (found in O(log n), so a replay asking for a window per bar never scans the whole data).
+        low = int(np.searchsorted(bars.time, first, side="left"))
+        high = int(np.searchsorted(bars.time, stop, side="left"))
+        completed = int(np.searchsorted(close_ms, now_ms, side="right"))
+        complete = bars.take(slice(low, max(low, min(high, completed))))
+        index = self.index_at(now_ms)
         forming = Bars.empty()
-        if index >= 0 and now_ms < close_ms[index] and in_range[index]:
+        if index >= 0 and now_ms < close_ms[index] and low <= index < high:
             seen = self._ticks.between(int(self._starts_ms[index]) - 1, now_ms)
             share = int(np.ceil(bars.volume[index] * len(seen) / TICKS_PER_BAR))
             forming = seen.to_bar(int(bars.time[index]), share, int(bars.spread[index]))
-        return Bars.concat([complete, forming]).to_frame(frame, start, end)
+        found = Bars.concat([complete, forming])
+        if frame.value == self.frame.value and self._aligned:
+            return found  # [first, stop) of aligned bars is exactly what to_frame would keep
+        return found.to_frame(frame, start, end)

@@ -1,12 +1,13 @@
 """Finding the ticks at which stop losses and take profits trigger.
 
-On ticks (the walk, and replayed bars in real time): a buy's SL triggers when the bid falls to it,
+On ticks (the walk): a buy's SL triggers when the bid falls to it,
 its TP when the bid rises to it, and it closes at that bid; a sell's SL triggers when the ask rises
 to it, its TP when the ask falls to it, closing at that ask. Each position is checked on the ticks
 after its last change. Spans of time whose bid range cannot reach any level are skipped unread, so a
 terminal restarted after days finds the hits of the time it was away quickly.
 
-On a whole replayed bar (``finish_bar``), see ``bar_hits``.
+On replayed bars, stepped (``finish_bar``, ``advance_to``) or in real time, see ``first_bar_hit``
+and ``replay_hits``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import numpy as np
 
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.bookkeeping import Hit
-from mt5console.core.broker.sim.feed import Feed, Span
-from mt5console.core.broker.sim.replay import ReplayBar
+from mt5console.core.broker.sim.feed import Feed, Span, Ticks
+from mt5console.core.broker.sim.replay import BarPrices, ReplayFeed
 from mt5console.core.broker.sim.state import OpenPosition
 
 
@@ -49,55 +50,145 @@ def tick_hits(positions: Iterable[OpenPosition], feed: Feed, since_msc: int, unt
         first = min(start[p.ticket] for p in candidates)
         ticks = feed.ticks(max(span.start_ms - 1, first), min(span.end_ms - 1, until_msc))
         for position in candidates:
-            after = ticks.between(start[position.ticket], until_msc)
-            prices = after.bid if position.is_buy else after.ask
-            sl, tp = position.sl, position.tp
-            if position.is_buy:
-                sl_hit = prices <= sl if sl else np.zeros(prices.size, dtype=bool)
-                tp_hit = prices >= tp if tp else np.zeros(prices.size, dtype=bool)
-            else:
-                sl_hit = prices >= sl if sl else np.zeros(prices.size, dtype=bool)
-                tp_hit = prices <= tp if tp else np.zeros(prices.size, dtype=bool)
-            triggered = np.flatnonzero(sl_hit | tp_hit)
-            if triggered.size:
-                i = int(triggered[0])
-                reason = c.DEAL_REASON_SL if sl_hit[i] else c.DEAL_REASON_TP
-                hits.append((position.ticket, int(after.time_msc[i]), float(prices[i]), reason))
+            hit = _tick_hit(position, ticks.between(start[position.ticket], until_msc))
+            if hit is not None:
+                hits.append(hit)
                 del waiting[position.ticket]
         if not waiting:
             break
     return hits
 
 
-def bar_hits(positions: Iterable[OpenPosition], bar: ReplayBar, digits: int) -> list[Hit]:
-    """SL/TP hits within one replayed bar, judged on its open, high and low (the replay rule).
+def _bar_decision(position: OpenPosition, prices: BarPrices, bar: int) -> Hit | None:
+    """The bar rule on one bar (see ``first_bar_hit``); None when neither level is reached."""
+    sl, tp = position.sl, position.tp
+    if position.is_buy:
+        o, h, low = float(prices.bid_open[bar]), float(prices.bid_high[bar]), float(prices.bid_low[bar])
+        sl_gap, tp_gap = bool(sl and o <= sl), bool(tp and o >= tp)
+        sl_in, tp_in = bool(sl and low <= sl), bool(tp and h >= tp)
+        sl_ms, tp_ms = int(prices.low_ms[bar]), int(prices.high_ms[bar])
+    else:
+        o, h, low = float(prices.ask_open[bar]), float(prices.ask_high[bar]), float(prices.ask_low[bar])
+        sl_gap, tp_gap = bool(sl and o >= sl), bool(tp and o <= tp)
+        sl_in, tp_in = bool(sl and h >= sl), bool(tp and low <= tp)
+        sl_ms, tp_ms = int(prices.high_ms[bar]), int(prices.low_ms[bar])
+    open_ms = int(prices.open_ms[bar])
+    if tp_gap:
+        return (position.ticket, open_ms, o, c.DEAL_REASON_TP)
+    if sl_gap:
+        return (position.ticket, open_ms, o, c.DEAL_REASON_SL)
+    if sl_in:
+        return (position.ticket, sl_ms, sl, c.DEAL_REASON_SL)
+    if tp_in:
+        return (position.ticket, tp_ms, tp, c.DEAL_REASON_TP)
+    return None
+
+
+def first_bar_hit(position: OpenPosition, prices: BarPrices, start: int, stop: int) -> tuple[int, Hit] | None:
+    """The first bar in [start, stop) whose open, high or low reaches the position's SL or TP, and the
+    hit the bar rule makes of it (the replay rule, for ``finish_bar`` and ``advance_to`` alike):
 
     - A level the bar OPENS beyond (a gap) fills at the open (the ask's open for sells).
     - Otherwise a level inside the bar's range fills at the level itself.
     - When both SL and TP lie inside the bar, the STOP is taken: the bar does not say which came
       first, and assuming the worst keeps backtests honest. A TP gapped through at the open comes
       first, though, since the open is the bar's first price.
-    A sell is judged on the ask: the bar's bid prices plus its spread.
+    A sell is judged on the ask: the bar's bid prices plus its spread (as its ticks' asks).
+    The bars are searched with one numpy comparison per level; the bar found is then decided by the
+    scalar rule above, so a range and a bar at a time cannot disagree.
     """
+    sl, tp = position.sl, position.tp
+    if not (sl or tp) or stop <= start:
+        return None
+    window = slice(start, stop)
+    # An open beyond a level is also beyond it for the bar's high or low: those two suffice to find
+    # the bar. A buy's stop is reached by a low at or below it, its target by a high at or above it.
+    if position.is_buy:
+        highs, lows = prices.bid_high[window], prices.bid_low[window]
+        reached = (lows <= sl) if sl else np.zeros(stop - start, dtype=np.bool_)
+        if tp:
+            reached |= highs >= tp
+    else:
+        highs, lows = prices.ask_high[window], prices.ask_low[window]
+        reached = (highs >= sl) if sl else np.zeros(stop - start, dtype=np.bool_)
+        if tp:
+            reached |= lows <= tp
+    found = np.flatnonzero(reached)
+    if found.size == 0:
+        return None
+    bar = start + int(found[0])
+    hit = _bar_decision(position, prices, bar)
+    if hit is None:  # cannot happen: the comparison above and the decision read the same prices
+        raise AssertionError(f"bar {bar} reaches a level of position {position.ticket} but decides no hit")
+    return bar, hit
+
+
+def bar_hits(positions: Iterable[OpenPosition], prices: BarPrices, bar: int) -> list[Hit]:
+    """SL/TP hits within one replayed bar (``finish_bar``): the bar rule of ``first_bar_hit``."""
     hits: list[Hit] = []
-    for p in positions:
-        shift = 0.0 if p.is_buy else bar.spread
-        o, h, low = (round(x + shift, digits) for x in (bar.open, bar.high, bar.low))
-        sl, tp = p.sl, p.tp
-        if p.is_buy:
-            sl_gap, tp_gap = bool(sl and o <= sl), bool(tp and o >= tp)
-            sl_in, tp_in = bool(sl and low <= sl), bool(tp and h >= tp)
-            sl_ms, tp_ms = bar.low_ms, bar.high_ms
-        else:
-            sl_gap, tp_gap = bool(sl and o >= sl), bool(tp and o <= tp)
-            sl_in, tp_in = bool(sl and h >= sl), bool(tp and low <= tp)
-            sl_ms, tp_ms = bar.high_ms, bar.low_ms
-        if tp_gap:
-            hits.append((p.ticket, bar.open_ms, o, c.DEAL_REASON_TP))
-        elif sl_gap:
-            hits.append((p.ticket, bar.open_ms, o, c.DEAL_REASON_SL))
-        elif sl_in:
-            hits.append((p.ticket, sl_ms, sl, c.DEAL_REASON_SL))
-        elif tp_in:
-            hits.append((p.ticket, tp_ms, tp, c.DEAL_REASON_TP))
+    for position in positions:
+        found = first_bar_hit(position, prices, bar, bar + 1)
+        if found is not None:
+            hits.append(found[1])
+    return hits
+
+
+def _tick_hit(position: OpenPosition, ticks: Ticks) -> Hit | None:
+    """The first of ``ticks`` reaching the position's SL or TP, filled at that tick's price."""
+    prices = ticks.bid if position.is_buy else ticks.ask
+    sl, tp = position.sl, position.tp
+    none = np.zeros(prices.size, dtype=np.bool_)
+    if position.is_buy:
+        sl_hit = prices <= sl if sl else none
+        tp_hit = prices >= tp if tp else none
+    else:
+        sl_hit = prices >= sl if sl else none
+        tp_hit = prices <= tp if tp else none
+    triggered = np.flatnonzero(sl_hit | tp_hit)
+    if not triggered.size:
+        return None
+    i = int(triggered[0])
+    reason = c.DEAL_REASON_SL if sl_hit[i] else c.DEAL_REASON_TP
+    return (position.ticket, int(ticks.time_msc[i]), float(prices[i]), reason)
+
+
+def replay_hits(
+    positions: Iterable[OpenPosition], feed: ReplayFeed, since_msc: int, until_msc: int
+) -> list[Hit]:
+    """SL/TP hits on replayed bars released in real time, in (since_msc, until_msc].
+
+    The same bar rule as the stepped replay, so that the live engine on replayed bars trades as
+    ``mt5console replay`` does: a bar is judged as a whole (stop first) for every position that was
+    open, with its levels unchanged, before the bar's first extreme tick; its hit is executed once the
+    clock has passed the hit's time, and a gap once the clock has passed that first extreme (the
+    stepped replay lets the engine act on a bar's open before it judges the bar). A position opened
+    or changed later inside a bar meets that bar's remaining ticks one by one, filled at each
+    tick's price, as on any tick feed; from the next bar on, the bar rule applies to it.
+    """
+    prices = feed.prices
+    hits: list[Hit] = []
+    last_bar = feed.index_at(until_msc)
+    if last_bar < 0 or until_msc <= since_msc:
+        return hits
+    for position in positions:
+        if not (position.sl or position.tp):
+            continue
+        start = max(since_msc, position.time_update_msc)
+        if until_msc <= start:
+            continue
+        bar = max(feed.index_at(start), 0)
+        hit: Hit | None = None
+        if position.time_update_msc >= int(prices.first_extreme_ms[bar]):
+            # Changed inside this bar, after its first extreme: the rest of its ticks, one by one.
+            rest = feed.ticks(start, min(until_msc, int(prices.close_ms[bar])))
+            hit = _tick_hit(position, rest)
+            bar += 1
+        if hit is None and bar <= last_bar:
+            found = first_bar_hit(position, prices, bar, last_bar + 1)
+            if found is not None:
+                found_bar, candidate = found
+                due = max(candidate[1], int(prices.first_extreme_ms[found_bar]))
+                hit = candidate if due <= until_msc else None
+        if hit is not None:
+            hits.append(hit)
     return hits

@@ -16,7 +16,8 @@ Test hooks (not in the real module):
   which ``initialize()`` works again. Positions and prices carry on meanwhile, as on a real server.
 - ``shutdown()`` + ``initialize()`` is the ordinary reconnect.
 Stepped replay (``SimTerminal(data=CSV, replay="stepped")``, for the replay engine): see
-``open_next_bar`` and ``finish_bar``. The market book is a small synthetic one (info.market_book).
+``open_next_bar``, ``finish_bar`` and ``advance_to``. The market book is a small synthetic one
+(info.market_book).
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ import numpy.typing as npt
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim import info, money
 from mt5console.core.broker.sim import records as r
-from mt5console.core.broker.sim.engine import DEFAULT_LOGIN, Clock, SimEngine
+from mt5console.core.broker.sim.engine import DEFAULT_LOGIN, Clock, ReplayData, SimEngine
 from mt5console.core.broker.sim.feed import Bars, Feed, FeedError, Ticks
 from mt5console.core.broker.sim.frames import DAY, Frame, frame_of
 from mt5console.core.broker.sim.history import (
     BadArgument,
+    PositionIndex,
     epoch_seconds,
     int_argument,
     matching,
@@ -105,7 +107,7 @@ class SimTerminal(c.ModuleConstants):
         self,
         seed: int = 1,
         *,
-        data: str | Path | None = None,
+        data: ReplayData | None = None,
         symbol: str | None = None,
         timeframe: str | int | None = None,
         replay: Literal["realtime", "stepped"] = "realtime",
@@ -119,11 +121,13 @@ class SimTerminal(c.ModuleConstants):
         """A terminal with a USD hedging demo account (leverage 1:100) and seven symbols.
 
         - ``seed``: the random walk's seed; the same seed gives the same prices at the same times.
-        - ``data``, ``symbol``, ``timeframe``: a CSV of bars to serve as ``symbol``'s prices instead
-          of the walk (symbol: else read from the file name; timeframe: else the bars' spacing);
-          ``spread`` (points) for rows without one, default the symbol's typical spread.
+        - ``data``, ``symbol``, ``timeframe``: a CSV of bars (or rates already in memory, in the
+          MetaTrader5 rates dtype) to serve as ``symbol``'s prices instead of the walk (symbol: else
+          read from the file name; timeframe: else the bars' spacing); ``spread`` (points) for rows
+          without one, default the symbol's typical spread.
           ``replay="realtime"`` releases the bars as the clock passes them; ``"stepped"`` moves
-          only by ``open_next_bar()`` / ``finish_bar()``.
+          only by ``open_next_bar()`` / ``finish_bar()`` / ``advance_to()``. Either way stops and
+          targets follow the replay's bar rule (stops.py), so both trade alike.
         - ``clock``: returns the current time (timezone aware); default the system clock.
         - ``state_path``: a SQLite file that keeps the account across terminals (state.py).
         - ``balance``, ``login``, ``leverage``: the account's, when it is new (a saved one keeps its own).
@@ -147,6 +151,8 @@ class SimTerminal(c.ModuleConstants):
         self._error: tuple[int, str] = SUCCESS
         self._hidden: set[str] = set()
         self._books: set[str] = set()
+        self._orders_by_position: PositionIndex[r.TradeOrder] = PositionIndex()
+        self._deals_by_position: PositionIndex[r.TradeDeal] = PositionIndex()
 
     # ---------------------------------------------------------------- connection
 
@@ -457,7 +463,8 @@ class SimTerminal(c.ModuleConstants):
         position: int | None = None,
         ticket: int | None = None,
     ) -> tuple[r.TradeOrder, ...]:
-        return select_history(self._engine.ledger.orders, date_from, date_to, group, position, ticket)
+        orders = self._engine.ledger.orders
+        return select_history(orders, date_from, date_to, group, position, ticket, self._orders_by_position)
 
     @_api
     def history_deals_total(self, date_from: datetime | int, date_to: datetime | int) -> int:
@@ -473,7 +480,8 @@ class SimTerminal(c.ModuleConstants):
         position: int | None = None,
         ticket: int | None = None,
     ) -> tuple[r.TradeDeal, ...]:
-        return select_history(self._engine.ledger.deals, date_from, date_to, group, position, ticket)
+        deals = self._engine.ledger.deals
+        return select_history(deals, date_from, date_to, group, position, ticket, self._deals_by_position)
 
     # ---------------------------------------------------------------- market book
 
@@ -534,3 +542,27 @@ class SimTerminal(c.ModuleConstants):
         Sells are judged on the ask (bid + spread). Then the tick becomes the bar's close.
         """
         return self._engine.finish_bar()
+
+    def advance_to(self, index: int) -> tuple[r.TradeDeal, ...]:
+        """Stepped replay: fast-forward to the open of bar ``index``; returns the SL/TP deals on the way.
+
+        The same as finish_bar() on the current bar (when open) and open_next_bar() + finish_bar()
+        on every bar before ``index``, then open_next_bar() onto it, with the same deals, balance
+        and positions, but found with one numpy search per open position. ``index`` equal to
+        replay_length finishes every bar and stops at the last bar's close (its close is the
+        current tick, so positions can still be closed there). ValueError for a bar not ahead.
+        """
+        return self._engine.advance_to(index)
+
+    @property
+    def replay_rates(self) -> npt.NDArray[np.void]:
+        """Stepped or real-time replay: every replayed bar, complete, as copy_rates_* serves them
+        (prices rounded to the symbol's digits); an empty array without data=."""
+        replay = self._engine.replay
+        return replay.rates() if replay is not None else Bars.empty().to_rates()
+
+    @property
+    def replay_timeframe(self) -> str | None:
+        """The timeframe of the replayed bars ("H1"...), None without data=."""
+        replay = self._engine.replay
+        return replay.frame.name if replay is not None else None

@@ -1,0 +1,243 @@
+"""Backtest = the live engine + the simulator on a replay clock (``mt5console replay``).
+
+One engine, two clocks. The replay builds exactly what the runtime builds (Broker, MarketData,
+Store, StrategyEngine with its runners and TradeTracker) on a SimTerminal that replays the bars in
+stepped mode, and moves the clock instead of waiting for it. Nothing here decides a trade: the
+engine does, on the bar the clock hands it, and the simulator fills it.
+
+- A signal on the close of bar i is seen by the engine at the open of bar i + 1 (its feed notices
+  the new bar) and filled there, at that open (ask for buys, bid for sells).
+- Stops and targets are judged by the simulator on the high and low of every bar from the entry
+  bar on, the stop first when both lie in one bar, a gap filled at the open (stops.py).
+- A position still open after the last bar is closed by the engine at the last bar's close
+  (``exit_reason`` "end").
+
+Speed comes from not calling the engine on bars where it provably does nothing (replay_schedule.py)
+and from the simulator fast-forwarding between those bars with one numpy search per open position
+(``SimTerminal.advance_to``); the indicator cache is primed with each series computed once over the
+whole history (TA-Lib is causal), so the runner reads O(1) views instead of computing per bar.
+The store is a throwaway SQLite file in a temporary folder: the user's database is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Final
+
+import numpy as np
+
+from mt5console.core.broker.mt5 import Broker
+from mt5console.core.broker.sim import SimTerminal
+from mt5console.core.broker.sim.csvbars import describe_spacing
+from mt5console.core.broker.sim.engine import ReplayData
+from mt5console.core.events import Event, EventBus, Level, LogLine
+from mt5console.core.market import MarketData
+from mt5console.core.replay_report import ReplaySummary, ReplayTrade, summarize_trades, trades_from_deals
+from mt5console.core.replay_schedule import Timetable
+from mt5console.core.store import Store
+from mt5console.core.strategy.engine import StrategyEngine
+from mt5console.core.strategy.indicators import FullHistory, IndicatorCache
+from mt5console.core.strategy.model import Strategy, parse_strategy
+from mt5console.core.timeframes import TIMEFRAME_SECONDS
+
+START_BALANCE: Final = 10_000.0
+SOURCE: Final = "replay"
+
+# Called now and then with (bars replayed so far, bars in all).
+Progress = Callable[[int, int], None]
+
+
+class ReplayError(RuntimeError):
+    """The engine reported an error during the replay (its trades would not be trustworthy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    symbol: str
+    timeframe: str
+    digits: int  # the symbol's price digits, to show prices as the terminal does
+    bars: int
+    seconds: float  # wall time of the whole replay, reading the data included
+    trades: tuple[ReplayTrade, ...]  # in closing order
+    summary: ReplaySummary
+    engine_turns: int  # the bars on which the engine was called (the others were fast-forwarded)
+    # Series the engine's indicator cache had to compute (misses): with the primed full history at
+    # most one per operand, however many bars; without it, one per operand per turn.
+    indicator_misses: int
+
+    @property
+    def bars_per_second(self) -> float:
+        return self.bars / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The object ``mt5console replay --json`` prints (INTERFACE.md "Replay")."""
+        return {
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "bars": self.bars,
+            "seconds": round(self.seconds, 6),
+            "bars_per_second": round(self.bars_per_second, 1),
+            "trades": [trade.to_json() for trade in self.trades],
+            "summary": self.summary.to_json(),
+        }
+
+
+def with_market(strategy: Mapping[str, Any] | object, symbol: str | None, timeframe: str | None) -> object:
+    """The strategy's JSON with its symbol and timeframe replaced by those given (a copy)."""
+    if not isinstance(strategy, Mapping):
+        return strategy  # parse_strategy names what is wrong with it
+    definition = dict(strategy)
+    if symbol is not None:
+        definition["symbol"] = symbol
+    if timeframe is not None:
+        definition["timeframe"] = timeframe
+    return definition
+
+
+def check_spacing(rates: np.ndarray, timeframe: str, data: ReplayData) -> None:
+    """The bars must be ``timeframe`` bars: their smallest spacing is one bar of it."""
+    if len(rates) < 2:
+        return
+    spacing = int(np.min(np.diff(rates["time"])))
+    seconds = TIMEFRAME_SECONDS[timeframe]
+    if spacing != seconds:
+        where = str(data) if not isinstance(data, np.ndarray) else "the rates"
+        raise ValueError(
+            f"{where}: the bars are {describe_spacing(spacing)} apart, but the timeframe is {timeframe} "
+            f"({seconds} s); give the timeframe of the data (--timeframe) or data of the strategy's timeframe"
+        )
+
+
+class _Watch:
+    """Collects the engine's error lines: a replay that went wrong must not pass for a result."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, LogLine) and event.level is Level.ERROR:
+            self.errors.append(f"{event.source}: {event.message}")
+
+
+async def run_replay_async(
+    strategy: Mapping[str, Any] | object,
+    data: ReplayData,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    spread: int | None = None,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """Replay ``strategy`` (its JSON) on ``data`` (a CSV path, or rates in the MetaTrader5 dtype).
+
+    ``symbol`` and ``timeframe`` default to the strategy's; ``spread`` (points) applies to bars
+    without one (default: the symbol's typical spread). Raises StrategyError for a bad strategy,
+    ValueError for bad data (naming the file, line and field), ReplayError when the engine failed.
+    """
+    started = perf_counter()
+    definition = with_market(strategy, symbol, timeframe)
+    parsed = parse_strategy(definition)
+    terminal = SimTerminal(
+        seed=1,
+        data=data,
+        symbol=parsed.symbol,
+        timeframe=parsed.timeframe,
+        replay="stepped",
+        spread=spread,
+        balance=START_BALANCE,
+    )
+    rates = terminal.replay_rates
+    check_spacing(rates, parsed.timeframe, data)
+    with tempfile.TemporaryDirectory(prefix="mt5console-replay-") as folder:
+        trades, turns, digits, computations = await _replay(
+            terminal, parsed, definition, rates, Path(folder), progress
+        )
+    return ReplayResult(
+        symbol=parsed.symbol,
+        timeframe=parsed.timeframe,
+        digits=digits,
+        bars=len(rates),
+        seconds=perf_counter() - started,
+        trades=trades,
+        summary=summarize_trades(trades, START_BALANCE),
+        engine_turns=turns,
+        indicator_misses=computations,
+    )
+
+
+def run_replay(
+    strategy: Mapping[str, Any] | object,
+    data: ReplayData,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    spread: int | None = None,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """``run_replay_async`` on a fresh event loop, for callers without one (the benchmark, the CLI)."""
+    return asyncio.run(
+        run_replay_async(strategy, data, symbol=symbol, timeframe=timeframe, spread=spread, progress=progress)
+    )
+
+
+async def _replay(
+    terminal: SimTerminal,
+    strategy: Strategy,
+    definition: object,
+    rates: np.ndarray,
+    folder: Path,
+    progress: Progress | None,
+) -> tuple[tuple[ReplayTrade, ...], int, int, int]:
+    """The replay proper: the trades, the engine's turns, the symbol's digits, the cache's misses."""
+    symbol, timeframe = strategy.symbol, strategy.timeframe  # the engine validates the strategy again
+    events = EventBus()
+    watch = _Watch()
+    events.subscribe(watch)
+    broker = Broker(lambda: terminal, events=events, simulated=True, inline=True)
+    store = Store(folder / "replay.db", durable=False)  # thrown away at the end: no fsync
+    try:
+        await broker.connect()
+        history = FullHistory(rates)
+        cache = IndicatorCache()
+        cache.prime(symbol, timeframe, history)
+        market = MarketData(broker, events, (symbol,), light=True, publish_ticks=False)
+        engine = StrategyEngine(broker, market, store, events, cache=cache)
+        # The first bar opens before the strategy starts, as a live start happens on a running
+        # market: the symbol then has a price (and a spread) when the engine reads its specification.
+        terminal.open_next_bar()
+        started = await engine.start(definition, source=SOURCE)
+        runner = engine.runners[started.strategy_id]
+        timetable = Timetable(runner.strategy, history, runner.spec.point)
+        await market.poll_once()  # the feed's first look: loads the history, signals nothing
+        turns = 0
+        bar = 0
+        while (turn := timetable.next_turn(bar, terminal.positions_total() != 0)) is not None:
+            terminal.advance_to(turn)
+            bar = turn
+            await market.poll_once()
+            turns += 1
+            if watch.errors:
+                raise ReplayError(f"the engine failed at bar {bar}: " + "; ".join(watch.errors))
+            if progress is not None:
+                progress(bar, len(rates))
+        terminal.advance_to(len(rates))  # the remaining bars' stops and targets; now at the last close
+        for runner in list(engine.runners.values()):
+            await runner.close_all("end")
+        await engine.tracker.sync(await broker.positions())
+        if watch.errors:
+            raise ReplayError("the engine failed at the end of the data: " + "; ".join(watch.errors))
+        if progress is not None:
+            progress(len(rates), len(rates))
+        first = datetime.fromtimestamp(int(rates["time"][0]), UTC) - timedelta(days=1)
+        last = datetime.fromtimestamp(int(rates["time"][-1]), UTC) + timedelta(days=1)
+        deals = await broker.deals(first, last)
+        return trades_from_deals(deals), turns, runner.spec.digits, engine.cache.misses
+    finally:
+        await broker.close()
+        store.close()
