@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup run run-headless test lint typecheck pytest bench clean
+SOKETI := tests/soketi/node_modules/.bin/soketi
+# root installs apt packages directly; anyone else through sudo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup test-deps system-deps run test lint typecheck pytest bench clean
 
 setup: $(STAMP)
 
@@ -25,7 +29,26 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup
+# What the tests need beyond Python: tmux (the end-to-end console test), openssl (the TLS test's
+# certificate), Node.js and npm (soketi, the real Pusher-protocol server). Installed from Debian's
+# packages only when missing.
+system-deps:
+	@missing=""; \
+	for tool in tmux openssl node npm; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tmux openssl $$(command -v node >/dev/null || echo nodejs) \
+			$$(command -v npm >/dev/null || echo npm); \
+	fi
+
+$(SOKETI): tests/soketi/package.json tests/soketi/package-lock.json | system-deps
+	npm install --prefix tests/soketi --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-deps: setup system-deps $(SOKETI)
+
+pytest: test-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -162,3 +162,51 @@ class EventBus:
 
     def error(self, source: str, message: str) -> None:
         self.log(Level.ERROR, source, message)
+
+
+# --- the platform link (issue 5): what the header shows, and what is reported to the platform ---
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PusherStateChanged(Event):
+    """The Pusher command channel: ``state`` is connecting | connected | subscribed | reconnecting |
+    stopped; ``retry_in`` (seconds) while reconnecting; ``detail`` says why (an error, a refusal)."""
+
+    state: str
+    channel: str
+    retry_in: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformStateChanged(Event):
+    """The platform link: ``state`` is ok | retrying; ``retry_in`` (seconds) while retrying;
+    ``outbox_length`` requests wait to be delivered; ``detail`` is the last error."""
+
+    state: str
+    retry_in: float | None
+    outbox_length: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeUpdate(Event):
+    """A trade event as the platform is told it: ``event`` is opened | partial | modified | closed.
+
+    ``volume`` is the lots this event is about (opened: the position's, partial: the lots closed,
+    closed: the lots that were still open); ``price`` its price (open, partial or final close
+    price; modified: the open price); ``profit`` what this event realised (closed: the trade's total,
+    partials included); ``happened_at`` when the terminal did it.
+    """
+
+    event: str
+    strategy_id: str | None
+    ticket: int
+    symbol: str
+    side: str
+    volume: float
+    price: float
+    sl: float
+    tp: float
+    profit: float
+    happened_at: datetime

@@ -13,12 +13,14 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from mt5console.core.agent.link import PlatformLink
 from mt5console.core.broker.connect import initialize_kwargs, module_factory
 from mt5console.core.broker.errors import TerminalUnavailable
 from mt5console.core.broker.models import AccountState
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.commands.bus import CommandBus
 from mt5console.core.commands.files import start_strategy_files
+from mt5console.core.commands.pusher import PusherSource, pusher_source
 from mt5console.core.events import Event, EventBus, Level, LogLine
 from mt5console.core.logsink import LogSink
 from mt5console.core.market import MarketData
@@ -61,6 +63,8 @@ class Runtime:
         self.store: Store | None = None
         self.engine: StrategyEngine | None = None
         self.bus: CommandBus | None = None
+        self.platform: PlatformLink | None = None  # trade reporting and acks (issue 5)
+        self.pusher: PusherSource | None = None  # the Pusher command source (issue 5)
         self._sink: LogSink | None = None
         self.broker = Broker(
             module or module_factory(settings),
@@ -120,6 +124,7 @@ class Runtime:
             self.broker, self.market, self.store, self.events, limits=settings.limits
         )
         self.bus = CommandBus(self.engine, self.store, self.events)
+        self._link_platform()  # before restore: positions adopted at start are reported too
         await self.engine.restore()
         if settings.strategies is not None:
             await start_strategy_files(settings.strategies, self.bus, self.events)
@@ -131,7 +136,29 @@ class Runtime:
             f"{len(positions)} position(s) open, tracking {', '.join(self.market.symbols)}",
         )
         self.spawn("market-data", self.market.run())
+        self._start_remote_services()
         self.started = True
+
+    # ----------------------------------------------------------------- the platform link (issue 5)
+
+    def _link_platform(self) -> None:
+        """Queue trade events and command acks for the platform (with --api-url and an agent id)."""
+        assert self.store is not None
+        self.platform = PlatformLink.from_settings(self.settings, self.store, self.events)
+        if self.platform is not None:
+            self._unsubscribe.append(self.platform.attach())
+
+    def _start_remote_services(self) -> None:
+        """The outbox delivery loop, and the Pusher command source when it is configured."""
+        assert self.bus is not None
+        if self.platform is not None:
+            self.spawn("platform-outbox", self.platform.run())
+        acknowledge = self.platform.acknowledge if self.platform is not None else None
+        self.pusher = pusher_source(self.settings, self.bus, self.events, acknowledge=acknowledge)
+        if self.pusher is not None:
+            self.spawn("pusher", self.pusher.run())
+
+    # ----------------------------------------------------------------- tasks
 
     def spawn(self, name: str, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run a service as a named task whose unexpected death is logged and reported."""

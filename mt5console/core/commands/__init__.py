@@ -1,1 +1,1 @@
-"""The command bus and its sources (local strategy files; Pusher and platform jobs come later)."""
+"""The command bus and its sources: local strategy files and the Pusher channel."""

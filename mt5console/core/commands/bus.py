@@ -71,6 +71,8 @@ def parse_command(payload: object, source: str) -> Command:
     command_id = payload.get("commandId")
     if command_id is not None and (not isinstance(command_id, str | int) or isinstance(command_id, bool)):
         raise CommandRejected("commandId: must be a string")
+    if command_id is not None and not str(command_id).strip():
+        raise CommandRejected("commandId: must not be blank")
     parameters = payload.get("parameters", {})
     if parameters is None:
         parameters = {}
@@ -165,8 +167,11 @@ class CommandBus:
         label = f"{command.name}" + (f" [{command.command_id}]" if command.command_id else "")
         handler = self._handlers.get(command.name)
         if handler is None:
-            return self._rejected(
-                label, command, f"unknown command {command.name!r} (expected one of {', '.join(COMMANDS)})"
+            return self._rejected(  # not recorded yet: there is no status to set
+                label,
+                command,
+                f"unknown command {command.name!r} (expected one of {', '.join(COMMANDS)})",
+                record=False,
             )
         if command.command_id is not None:
             fresh = self._store.record_command(command.command_id, command.name, dict(command.parameters))

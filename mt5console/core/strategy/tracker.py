@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from mt5console.core.broker.errors import BrokerError
 from mt5console.core.broker.models import Deal, OrderResult, Position, Side
 from mt5console.core.broker.mt5 import Broker
-from mt5console.core.events import EventBus, PositionClosed, PositionOpened
-from mt5console.core.store import Store
+from mt5console.core.events import EventBus, PositionClosed, PositionOpened, TradeUpdate
+from mt5console.core.store import Store, TradeRecord
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ REASON_WORDS = {
 def close_comment(strategy_tag: str, reason: str) -> str:
     """The comment of a closing order (MT5 keeps 31 characters)."""
     return f"{strategy_tag}:{reason}"[:31]
+
+
+def _moved(now: float, before: float) -> bool:
+    """A stop or target that changed (prices are compared with room for float noise)."""
+    return abs(now - before) > 1e-9 * max(1.0, abs(now), abs(before))
 
 
 def exit_reason(deal: Deal) -> str:
@@ -86,7 +91,9 @@ class TradeTracker:
         when: datetime,
     ) -> None:
         """Write an order the console itself just filled, then tell the front ends."""
-        self._store.record_trade_open(
+        # The market poll may have adopted the new position already: it is reported once, not twice.
+        known = self._store.trade_by_ticket(result.position) is not None
+        trade = self._store.record_trade_open(
             ticket=result.position,
             position_id=result.position,
             strategy_id=strategy_id,
@@ -117,6 +124,8 @@ class TradeTracker:
             identifier=result.position,
         )
         self._events.publish(PositionOpened(position=position, strategy_id=strategy_id))
+        if not known:
+            self._report("opened", trade, volume=trade.volume, price=trade.open_price, when=trade.open_time)
 
     async def sync(self, positions: tuple[Position, ...]) -> None:
         """Bring the store in line with the terminal's open positions."""
@@ -127,13 +136,15 @@ class TradeTracker:
                 await self._closed(trade.ticket, trade.strategy_id, trade.symbol)
             elif position.volume < trade.remaining_volume - 1e-9:
                 await self._partially_closed(trade.ticket, trade.remaining_volume - position.volume)
+            elif _moved(position.sl, trade.sl) or _moved(position.tp, trade.tp):
+                self._stops_modified(position)
         for position in positions:
             if self._store.trade_by_ticket(position.ticket) is None:
                 self._adopt(position)
 
     def _adopt(self, position: Position) -> None:
         strategy_id = self._strategy_of_magic(position.magic) if position.magic else None
-        self._store.record_trade_open(
+        trade = self._store.record_trade_open(
             ticket=position.ticket,
             position_id=position.identifier or position.ticket,
             strategy_id=strategy_id,
@@ -154,6 +165,38 @@ class TradeTracker:
             "trades",
             f"found open position #{position.ticket} {position.side.value} {position.volume:g} "
             f"{position.symbol} at {position.price_open}: {owner}",
+        )
+        self._report("opened", trade, volume=trade.volume, price=trade.open_price, when=trade.open_time)
+
+    def _stops_modified(self, position: Position) -> None:
+        trade = self._store.update_trade_stops(position.ticket, sl=position.sl, tp=position.tp)
+        self._report("modified", trade, volume=trade.remaining_volume, price=trade.open_price, when=None)
+
+    def _report(
+        self,
+        event: str,
+        trade: TradeRecord,
+        *,
+        volume: float,
+        price: float,
+        when: datetime | None,
+        profit: float = 0.0,
+    ) -> None:
+        """Publish a trade event for the platform, after the store has it (the reporter queues it)."""
+        self._events.publish(
+            TradeUpdate(
+                event=event,
+                strategy_id=trade.strategy_id,
+                ticket=trade.ticket,
+                symbol=trade.symbol,
+                side=trade.side,
+                volume=volume,
+                price=price,
+                sl=trade.sl,
+                tp=trade.tp,
+                profit=profit,
+                happened_at=when or datetime.now(UTC),
+            )
         )
 
     async def _deals(self, ticket: int) -> list[Deal]:
@@ -179,8 +222,11 @@ class TradeTracker:
         last = deals[-1]
         # Every closing deal's profit minus what is already booked: nothing counted twice or missed.
         realised = sum(d.profit for d in deals) - trade.profit
-        self._store.record_trade_partial(
+        trade = self._store.record_trade_partial(
             ticket, volume=round(volume, 8), price=last.price, profit=realised, when=last.time
+        )
+        self._report(
+            "partial", trade, volume=round(volume, 8), price=last.price, when=last.time, profit=realised
         )
         self._events.info(
             "trades", f"partial close of #{ticket}: {volume:g} lots at {last.price}, profit {realised:.2f}"
@@ -199,9 +245,11 @@ class TradeTracker:
         last = outs[-1]
         reason = exit_reason(last)
         total = sum(d.profit for d in outs)
-        self._store.record_trade_close(
+        still_open = trade.remaining_volume
+        trade = self._store.record_trade_close(
             ticket, price=last.price, when=last.time, profit=total - trade.profit, exit_reason=reason
         )
+        self._report("closed", trade, volume=still_open, price=last.price, when=last.time, profit=total)
         self._events.info(
             strategy_id or "trades",
             f"#{ticket} {symbol} closed ({REASON_WORDS.get(reason, reason)}) at {last.price}, "
