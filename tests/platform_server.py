@@ -4,6 +4,10 @@ It records every call (method, path, headers, body, the status it answered), ans
 API's POSTs with 2xx, can answer an error status (500...) or go away (its port closed) on demand and
 come back on the same port, and serves a Pusher auth endpoint that signs private-channel
 subscriptions with the Pusher app secret, as the real platform does (the secret stays there).
+
+The agent loop's calls (issue 6) are served too: pairing (its answer's key is accepted from then
+on), heartbeats, price batches, a job queue the test fills (``jobs/next`` hands them out in order,
+204 when empty), job results, and EA artifacts behind a "signed" URL that needs no bearer key.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +28,13 @@ from urllib.parse import parse_qs
 AUTH_PATH = "/pusher/auth"
 ACK_PATH = re.compile(r"^/agents/(?P<agent>[^/]+)/commands/(?P<command>[^/]+)/ack$")
 TRADES_PATH = re.compile(r"^/agents/(?P<agent>[^/]+)/trades$")
+PAIR_PATH = "/agents/pair"
+HEARTBEAT_PATH = re.compile(r"^/agents/(?P<agent>[^/]+)/heartbeat$")
+PRICES_PATH = re.compile(r"^/agents/(?P<agent>[^/]+)/prices$")
+NEXT_JOB_PATH = re.compile(r"^/agents/(?P<agent>[^/]+)/jobs/next$")
+RESULT_PATH = re.compile(r"^/agents/(?P<agent>[^/]+)/jobs/(?P<job>[^/]+)/result$")
+ARTIFACTS_PATH = re.compile(r"^/ea/versions/(?P<version>[^/]+)/artifacts$")
+FILES_PATH = re.compile(r"^/files/(?P<version>[^/?]+)\.mq5\?sig=(?P<sig>\w+)$")
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,10 @@ class PlatformServer:
         self.auth_status: int | None = None  # answer this to the auth endpoint while set
         self.auth_delay = 0.0  # seconds the auth endpoint takes
         self.delay = 0.0  # seconds every other call takes
+        self.pair_answer: dict[str, Any] = {"agent_id": "agent-paired-1", "pairing_key": key}
+        self.jobs: deque[dict[str, Any]] = deque()  # handed out by jobs/next, oldest first
+        self.fail_after_job: int | None = None  # an outage (fail_status) from the next job handed out on
+        self.artifacts: dict[str, str] = {}  # EA version id -> its .mq5 source
         self.port = 0
         self.tls: ssl.SSLContext | None = None  # serve https with this context
         self._lock = threading.Lock()
@@ -118,6 +134,36 @@ class PlatformServer:
     def trades(self) -> list[dict[str, Any]]:
         return [c.body for c in self.taken(TRADES_PATH)]
 
+    def queue_job(self, job_id: str, job_type: Any, input_data: Any) -> None:
+        with self._lock:
+            self.jobs.append({"id": job_id, "type": job_type, "input_data": input_data})
+
+    def accepts(self, authorization: str | None) -> bool:
+        keys = {self.key, str(self.pair_answer.get("pairing_key"))}
+        return authorization in {f"Bearer {key}" for key in keys}
+
+    def calls_to(self, pattern: re.Pattern[str], method: str = "POST") -> list[Call]:
+        """Every call to paths matching ``pattern`` (taken or not), in order."""
+        return [c for c in self.snapshot() if c.method == method and pattern.match(c.path)]
+
+    def heartbeats(self) -> list[Call]:
+        return self.taken(HEARTBEAT_PATH)
+
+    def prices(self) -> list[Call]:
+        return self.taken(PRICES_PATH)
+
+    def results(self) -> dict[str, list[dict[str, Any]]]:
+        """Every job result taken, by job id (a list, so that one sent twice would show)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for call in self.taken(RESULT_PATH):
+            match = RESULT_PATH.match(call.path)
+            assert match is not None
+            found.setdefault(match["job"], []).append(call.body)
+        return found
+
+    def pair_calls(self) -> list[Call]:
+        return [c for c in self.snapshot() if c.path == PAIR_PATH]
+
     def auth_calls(self) -> list[Call]:
         return [c for c in self.snapshot() if c.path == AUTH_PATH]
 
@@ -149,7 +195,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path
         status, answer, extra = self._answer(owner, path, headers, body)
         owner.record(Call(self.command, path, headers, body, status))
-        payload = json.dumps(answer).encode() if answer is not None else b""
+        if isinstance(answer, str):
+            payload = answer.encode("utf-8")
+        else:
+            payload = json.dumps(answer).encode() if answer is not None else b""
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)
@@ -161,7 +210,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(
         self, owner: PlatformServer, path: str, headers: dict[str, str], body: Any
     ) -> tuple[int, Any, dict[str, str]]:
-        if headers.get("authorization") != f"Bearer {owner.key}":
+        files = FILES_PATH.match(path)
+        if files and self.command == "GET":  # a signed URL: its signature is its authorisation
+            source = owner.artifacts.get(files["version"])
+            if source is None or files["sig"] != _signature(files["version"]):
+                return 403, {"error": "bad signature"}, {}
+            return 200, source, {}
+        if not owner.accepts(headers.get("authorization")):
             return 401, {"error": "unauthorized"}, {}
         if path == AUTH_PATH and self.command == "POST":
             if owner.auth_delay:
@@ -181,7 +236,34 @@ class _Handler(BaseHTTPRequestHandler):
             return 201, {"ok": True}, {}
         if self.command == "POST" and ACK_PATH.match(path):
             return 200, {"ok": True}, {}
+        return self._agent_answer(owner, path, body)
+
+    def _agent_answer(self, owner: PlatformServer, path: str, body: Any) -> tuple[int, Any, dict[str, str]]:
+        if self.command == "POST" and path == PAIR_PATH:
+            if not isinstance(body, dict) or body.get("pairing_key") != owner.key:
+                return 403, {"error": "unknown pairing key"}, {}
+            return 200, dict(owner.pair_answer), {}
+        if self.command == "POST" and (HEARTBEAT_PATH.match(path) or PRICES_PATH.match(path)):
+            return 200, {"ok": True}, {}
+        if self.command == "POST" and RESULT_PATH.match(path):
+            return 200, {"ok": True}, {}
+        if self.command == "GET" and NEXT_JOB_PATH.match(path):
+            with owner._lock:
+                job = owner.jobs.popleft() if owner.jobs else None
+                if job is not None and owner.fail_after_job is not None:
+                    owner.fail_status, owner.fail_after_job = owner.fail_after_job, None
+            return (204, None, {}) if job is None else (200, job, {})
+        artifact = ARTIFACTS_PATH.match(path)
+        if self.command == "GET" and artifact:
+            version = artifact["version"]
+            if version not in owner.artifacts:
+                return 404, {"error": f"no EA version {version}"}, {}
+            return 200, {"mq5_url": f"{owner.url}/files/{version}.mq5?sig={_signature(version)}"}, {}
         return 404, {"error": f"no route {self.command} {path}"}, {}
+
+
+def _signature(version: str) -> str:
+    return hashlib.sha256(f"signed:{version}".encode()).hexdigest()[:16]
 
 
 def _decode(raw: str, content_type: str) -> Any:

@@ -210,3 +210,19 @@ class TradeUpdate(Event):
     tp: float
     profit: float
     happened_at: datetime
+
+
+# --- the agent loop (issue 6): pairing, heartbeat, prices, jobs ---------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStateChanged(Event):
+    """The platform agent for the header: ``state`` is pairing | online | platform-unreachable |
+    terminal-lost | off; ``last_heartbeat`` when the platform last took one; ``jobs_done`` and
+    ``jobs_failed`` count the jobs this console ran since it started; ``detail`` says why."""
+
+    state: str
+    last_heartbeat: datetime | None
+    jobs_done: int
+    jobs_failed: int
+    detail: str = ""

@@ -13,7 +13,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from mt5console.core.agent.agent import AgentLoop, pair_until_done
+from mt5console.core.agent.agent_state import OFF, AgentStatus
 from mt5console.core.agent.link import PlatformLink
+from mt5console.core.agent.pairing import AgentFileError, apply_saved_identity, needs_pairing
+from mt5console.core.agent.platform import Backoff
 from mt5console.core.broker.connect import initialize_kwargs, module_factory
 from mt5console.core.broker.errors import TerminalUnavailable
 from mt5console.core.broker.models import AccountState
@@ -65,6 +69,9 @@ class Runtime:
         self.bus: CommandBus | None = None
         self.platform: PlatformLink | None = None  # trade reporting and acks (issue 5)
         self.pusher: PusherSource | None = None  # the Pusher command source (issue 5)
+        self.agent: AgentLoop | None = None  # heartbeat, prices, job polling (issue 6)
+        self.agent_status = AgentStatus(self.events, state=OFF)
+        self.agent_backoff: Callable[[], Backoff] = Backoff  # the agent loops' retry delays (tests shorten)
         self._sink: LogSink | None = None
         self.broker = Broker(
             module or module_factory(settings),
@@ -98,6 +105,7 @@ class Runtime:
             + (" (SIMULATED terminal: no real money)" if self.simulated else "")
             + f", data in {settings.data_dir}",
         )
+        settings = await self._load_pairing()  # issue 6: a bad agent.json stops here, exit code 2
         try:
             account = await self.broker.connect(attempts=settings.connect_attempts)
         except TerminalUnavailable as error:
@@ -124,7 +132,8 @@ class Runtime:
             self.broker, self.market, self.store, self.events, limits=settings.limits
         )
         self.bus = CommandBus(self.engine, self.store, self.events)
-        self._link_platform()  # before restore: positions adopted at start are reported too
+        if not needs_pairing(settings):  # else linked once paired (issue 6)
+            self._link_platform()  # before restore: positions adopted at start are reported too
         await self.engine.restore()
         if settings.strategies is not None:
             await start_strategy_files(settings.strategies, self.bus, self.events)
@@ -136,7 +145,11 @@ class Runtime:
             f"{len(positions)} position(s) open, tracking {', '.join(self.market.symbols)}",
         )
         self.spawn("market-data", self.market.run())
-        self._start_remote_services()
+        if needs_pairing(settings):
+            self.spawn("agent-pairing", self._pair_then_start())
+        else:
+            self._start_remote_services()
+            self._start_agent()
         self.started = True
 
     # ----------------------------------------------------------------- the platform link (issue 5)
@@ -157,6 +170,59 @@ class Runtime:
         self.pusher = pusher_source(self.settings, self.bus, self.events, acknowledge=acknowledge)
         if self.pusher is not None:
             self.spawn("pusher", self.pusher.run())
+
+    # ----------------------------------------------------------------- the agent loop (issue 6)
+
+    async def _load_pairing(self) -> Settings:
+        """Fill in the agent id and key saved by an earlier pairing (agent.json in the config dir)."""
+        given = self.settings
+        try:
+            self.settings = apply_saved_identity(given)
+        except AgentFileError as error:
+            self.events.error("agent", str(error))
+            await self._close_parts()
+            raise StartupError(str(error), exit_code=2) from None
+        # The key given and the key saved are both secrets, whichever is used.
+        self.events.set_secrets((*given.secrets(), *self.settings.secrets()))
+        return self.settings
+
+    async def _pair_then_start(self) -> None:
+        """Pair (retrying while the platform is unreachable), then start what needs the agent id:
+        the platform link, the Pusher source on private-executor-{id}, and the agent loop."""
+        paired = await pair_until_done(
+            self.settings, self.market.account, self.events, self.agent_status, backoff=self.agent_backoff()
+        )
+        if paired is not None:
+            self.events.set_secrets((*self.settings.secrets(), *paired.secrets()))
+            self.settings = paired
+            self._link_platform()
+        self._start_remote_services()
+        self._start_agent()
+
+    def _start_agent(self) -> None:
+        """Heartbeat, prices and job polling, over the platform link's client (with an agent id)."""
+        assert self.store is not None
+        if self.platform is None or self.settings.agent_id is None:
+            return
+        self.agent = AgentLoop(
+            self.settings,
+            self.platform,
+            self.broker,
+            self.market,
+            self.store,
+            self.events,
+            status=self.agent_status,
+            strategies_running=self._strategies_running,
+            backoff=self.agent_backoff,
+        )
+        self._unsubscribe.append(self.agent.attach())
+        for name, coroutine in self.agent.services():
+            self.spawn(name, coroutine)
+
+    def _strategies_running(self) -> int:
+        if self.engine is None:
+            return 0
+        return sum(not runner.paused for runner in self.engine.runners.values())
 
     # ----------------------------------------------------------------- tasks
 
@@ -184,6 +250,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.agent is not None:
+            self.agent_status.set_state(OFF)
         self.events.info("runtime", "stopped")
         await self._close_parts()
         self.started = False

@@ -51,6 +51,9 @@ class Settings:
     api_url: str | None = None
     pairing_key: str | None = field(default=None, repr=False)
     agent_id: str | None = None
+    heartbeat_interval: float = 30.0  # seconds between heartbeats (issue 6)
+    prices_interval: float = 1.0  # seconds between price batches sent to the platform
+    jobs_interval: float = 2.0  # seconds between polls for the next platform job
 
     # platform jobs: MetaEditor compile and EA control
     metaeditor_path: str | None = None  # default: metaeditor64.exe next to the terminal

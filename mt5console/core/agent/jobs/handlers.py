@@ -36,7 +36,7 @@ from mt5console.core.agent.jobs.trade_recovery import (
 )
 from mt5console.core.agent.metaeditor import Compiler, FetchArtifact
 from mt5console.core.agent.terminal_files import TerminalFolders
-from mt5console.core.broker.errors import BrokerError
+from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import Position, SymbolSpec
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus
@@ -45,6 +45,9 @@ from mt5console.core.settings import Settings
 from mt5console.core.strategy.risk import VolumeError, fit_volume
 
 SOURCE = "jobs"
+# The job types that ask the terminal (or the controller EA inside it); compile and deploy only
+# work on files and run while the terminal is away.
+TERMINAL_JOBS = (TradeJob, ClosePositionJob, GetPositionsJob, GetAccountJob, GetCandlesJob, RunJob, StopJob)
 
 
 class JobFailure(Exception):
@@ -114,6 +117,11 @@ class JobHandlers:
         self._wine_prefix = wine_prefix
 
     async def handle(self, job_id: str, job: Job, *, received_at: datetime, resumed: bool) -> dict[str, Any]:
+        if isinstance(job, TERMINAL_JOBS) and not self._broker.connected:
+            # Fail at once with the reason, rather than wait on a terminal that is being reconnected.
+            raise TerminalUnavailable(
+                f"the terminal is not connected; reconnecting every {self._broker.reconnect_interval:g} s"
+            )
         match job:
             case TradeJob():
                 return await self.trade(job_id, job, received_at=received_at, resumed=resumed)
@@ -147,6 +155,8 @@ class JobHandlers:
     async def _spec(self, symbol: str) -> SymbolSpec:
         try:
             return await self._broker.symbol(symbol)
+        except TerminalUnavailable:
+            raise  # the terminal is away, not the symbol: its own message says so
         except BrokerError as error:
             raise JobFailure(f"the terminal has no symbol {symbol!r}: {error}") from None
 

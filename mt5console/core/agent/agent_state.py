@@ -1,0 +1,174 @@
+"""What the agent loop shows (AgentStateChanged for the header) and how each of its loops repeats.
+
+Every loop (heartbeat, prices, jobs) is ``repeat(step)``: the step runs, then the loop waits its
+interval. When the platform cannot be reached the wait becomes 1, 2, 4 ... 60 s (the contract's
+backoff, per loop) until a call goes through again. No exception ends a loop: an unexpected one is
+logged with its traceback and the loop carries on at its interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from mt5console.core.agent.outbox import MAX_RETRY_AFTER
+from mt5console.core.agent.platform import Backoff, PlatformRefused, PlatformUnavailable
+from mt5console.core.events import AgentStateChanged, EventBus, Level
+
+log = logging.getLogger(__name__)
+SOURCE = "agent"
+
+PAIRING, ONLINE, UNREACHABLE, TERMINAL_LOST, OFF = (
+    "pairing",
+    "online",
+    "platform-unreachable",
+    "terminal-lost",
+    "off",
+)
+
+
+class AgentStatus:
+    """The agent's state, last heartbeat and job counts; publishes AgentStateChanged on change."""
+
+    def __init__(self, events: EventBus, *, state: str = PAIRING) -> None:
+        self._events = events
+        self.base_state = state  # pairing | online | off: what the agent is doing
+        self.terminal_connected = True
+        self.last_heartbeat: datetime | None = None
+        self.jobs_done = 0
+        self.jobs_failed = 0
+        self._failing: dict[str, str] = {}  # loop name -> the platform error it last met
+        self._shown: AgentStateChanged | None = None
+
+    @property
+    def state(self) -> str:
+        if self.base_state == ONLINE and self._failing:
+            return UNREACHABLE
+        if self.base_state == ONLINE and not self.terminal_connected:
+            return TERMINAL_LOST
+        return self.base_state
+
+    @property
+    def detail(self) -> str:
+        if self.state == UNREACHABLE:
+            return next(iter(self._failing.values()))
+        if self.state == TERMINAL_LOST:
+            return "the terminal is not connected; jobs that need it fail until it is back"
+        return ""
+
+    def set_state(self, state: str) -> None:
+        self.base_state = state
+        self.publish()
+
+    def terminal(self, connected: bool) -> None:
+        self.terminal_connected = connected
+        self.publish()
+
+    def heartbeat_taken(self, when: datetime) -> None:
+        self.last_heartbeat = when
+        self.publish()
+
+    def job_finished(self, ok: bool) -> None:
+        if ok:
+            self.jobs_done += 1
+        else:
+            self.jobs_failed += 1
+        self.publish()
+
+    def unreachable(self, loop: str, error: str) -> bool:
+        """Note a loop's failed call; True when the platform was reachable before (news to log)."""
+        first = not self._failing
+        self._failing[loop] = error
+        self.publish()
+        return first
+
+    def reachable(self, loop: str) -> bool:
+        """Note a loop's call that went through; True when that ends an outage."""
+        if self._failing.pop(loop, None) is None:
+            return False
+        self.publish()
+        return not self._failing
+
+    def publish(self) -> None:
+        event = AgentStateChanged(
+            state=self.state,
+            last_heartbeat=self.last_heartbeat,
+            jobs_done=self.jobs_done,
+            jobs_failed=self.jobs_failed,
+            detail=self.detail,
+        )
+        shown = self._shown
+        if shown is not None and (
+            shown.state,
+            shown.last_heartbeat,
+            shown.jobs_done,
+            shown.jobs_failed,
+            shown.detail,
+        ) == (event.state, event.last_heartbeat, event.jobs_done, event.jobs_failed, event.detail):
+            return
+        self._shown = event
+        self._events.publish(event)
+
+
+def log_unexpected(events: EventBus, what: str, error: BaseException) -> None:
+    """An exception nobody expected: to the Python log and to the console's log, with its traceback."""
+    log.error("%s", what, exc_info=error)
+    trace = "".join(traceback.format_exception(error)).rstrip()
+    events.error(SOURCE, f"{what}: {type(error).__name__}: {error}\n{trace}")
+
+
+async def wait_or_wake(seconds: float, wake: asyncio.Event | None) -> None:
+    """Sleep ``seconds``, or less when ``wake`` is set (then it is cleared)."""
+    if wake is None:
+        await asyncio.sleep(seconds)
+        return
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+    wake.clear()
+
+
+async def repeat(
+    name: str,
+    step: Callable[[], Awaitable[float | None]],
+    interval: float,
+    *,
+    status: AgentStatus,
+    events: EventBus,
+    backoff: Backoff,
+    wake: asyncio.Event | None = None,
+) -> None:
+    """Run ``step`` every ``interval`` seconds until cancelled (see the module docstring).
+    ``step`` may return a shorter wait for the next run (the job poller: another job may be waiting)."""
+    while True:
+        delay = interval
+        try:
+            sooner = await step()
+        except PlatformUnavailable as error:
+            delay = backoff.next_delay()
+            if error.retry_after is not None:
+                delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER))
+            news = status.unreachable(name, str(error))
+            events.log(
+                Level.WARNING if news else Level.DEBUG,
+                SOURCE,
+                f"{name}: the platform cannot be reached ({error}); retrying in {delay:.1f} s",
+            )
+        except PlatformRefused as error:
+            backoff.reset()
+            status.reachable(name)
+            events.error(SOURCE, f"{name}: the platform refused the call: {error}")
+        except Exception as error:  # one bad round must not end the loop
+            log_unexpected(events, f"{name} failed unexpectedly", error)
+        else:
+            backoff.reset()
+            if status.reachable(name):
+                events.info(SOURCE, f"{name}: the platform is reachable again")
+            if sooner is not None:
+                delay = sooner
+        await wait_or_wake(delay, wake)
