@@ -19,19 +19,8 @@ import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]
 
 from benchmarks.rules import POINT, SPREAD_POINTS
+from mt5console.core.broker.rates import RATES_DTYPE
 
-MT5_RATES_DTYPE: Final = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
 PRICE_COLUMNS: Final = ("Open", "High", "Low", "Close")
 FRAME_COLUMNS: Final = (*PRICE_COLUMNS, "Volume")
 CSV_COLUMNS: Final = ("time", "open", "high", "low", "close", "volume", "spread")
@@ -103,7 +92,7 @@ def to_mt5_rates(frame: pd.DataFrame, spread_points: int = SPREAD_POINTS) -> Rat
     index = pd.DatetimeIndex(frame.index)
     if index.tz is None:
         raise ValueError("the frame's times must be timezone aware (UTC)")
-    rates = np.zeros(len(frame), dtype=MT5_RATES_DTYPE)
+    rates = np.zeros(len(frame), dtype=RATES_DTYPE)
     rates["time"] = (index - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     for name in PRICE_COLUMNS:
         rates[name.lower()] = frame[name].to_numpy(dtype=np.float64)

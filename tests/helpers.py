@@ -1,7 +1,11 @@
-"""Shared test helpers: a controllable clock and a runtime-like wiring over the simulator."""
+"""Shared test helpers: a controllable clock, the simulator's checked getters and a runtime-like wiring
+over the simulator."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +13,7 @@ from typing import Any
 
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.sim import SimTerminal
+from mt5console.core.broker.sim.records import TradeDeal, TradeOrder, TradePosition
 from mt5console.core.commands.bus import CommandBus
 from mt5console.core.events import Event, EventBus, LogLine
 from mt5console.core.market import MarketData
@@ -32,6 +37,28 @@ class Clock:
     def advance(self, **kwargs: float) -> datetime:
         self.now += timedelta(**kwargs)
         return self.now
+
+
+# The simulator's own tests start here: a Wednesday morning, markets open.
+WEDNESDAY = datetime(2024, 3, 6, 10, 30, 15, tzinfo=UTC)
+
+
+def open_positions(mt5: SimTerminal, **filters: Any) -> tuple[TradePosition, ...]:
+    found = mt5.positions_get(**filters)
+    assert found is not None, mt5.last_error()
+    return found
+
+
+def deal_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeDeal, ...]:
+    found = mt5.history_deals_get(*dates, **filters)
+    assert found is not None, mt5.last_error()
+    return found
+
+
+def order_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeOrder, ...]:
+    found = mt5.history_orders_get(*dates, **filters)
+    assert found is not None, mt5.last_error()
+    return found
 
 
 @dataclass
@@ -87,6 +114,18 @@ async def make_rig(
     return Rig(terminal, clock, events, broker, market, store, engine, bus, seen)
 
 
+async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
+    """Wait until ``check()`` is truthy; fail naming ``what`` when it never is."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 def always_buy(strategy_id: str = "always", **overrides: Any) -> dict[str, Any]:
     """A strategy whose entry holds on every closed bar (close > 0): each bar is a signal."""
     rules: dict[str, Any] = {
@@ -107,3 +146,99 @@ def always_buy(strategy_id: str = "always", **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+# The example of STRATEGY_FORMAT.md, verbatim.
+SEED_STRATEGY: dict[str, Any] = {
+    "strategyId": "strategy_123",
+    "strategyName": "EMA Scalping Pro",
+    "symbol": "EURUSD",
+    "timeframe": "M15",
+    "rules": {
+        "entry": {
+            "side": "buy",
+            "logic": "OR",
+            "conditions": [
+                {"indicator": "ema_9", "condition": "crosses_above", "value": "ema_21"},
+                {
+                    "logic": "AND",
+                    "conditions": [
+                        {"indicator": "rsi_14", "condition": "less_than", "value": 30},
+                        {"indicator": "close", "condition": "greater_than", "value": "bb_lower_20_2"},
+                    ],
+                },
+            ],
+        },
+        "exit": {
+            "stopLoss": {"type": "pips", "value": 25},
+            "takeProfit": {"type": "pips", "value": 40},
+            "smartExit": {
+                "enabled": True,
+                "stopLoss": {"type": "atr", "atrMultiplier": 2.0},
+                "takeProfit": {"type": "rr_ratio", "rrRatio": 2.5},
+            },
+            "partialExits": {
+                "enabled": False,
+                "mode": "sequential",
+                "levels": [{"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"}],
+            },
+            "conditions": None,
+        },
+        "riskManagement": {
+            "lotSize": 0.01,
+            "maxPositions": 3,
+            "dynamicRisk": {"enabled": False, "method": "atr", "riskPercent": 1.0},
+        },
+        "sessionFilter": {"enabled": True, "allowedSessions": ["London", "NewYork"]},
+        "spreadFilter": {"enabled": True, "maxSpread": 2},
+        "volatilityFilter": {"enabled": False, "minAtrPips": 3, "maxAtrPips": 60},
+        "newsFilter": {"enabled": False, "minutesBefore": 30, "minutesAfter": 30, "impact": ["high"]},
+        "correlationFilter": {"enabled": False, "maxCorrelation": 0.8, "lookbackBars": 100},
+        "regimeFilter": {"enabled": False, "allowedRegimes": ["trending"]},
+        "mtf": {"enabled": False, "confirmTimeframes": ["H4", "D1"]},
+    },
+}
+
+
+def ema_cross_both_ways(
+    strategy_id: str,
+    *,
+    stop_loss: dict[str, Any],
+    take_profit: dict[str, Any],
+    rsi_band: tuple[float, float],
+    **exit_parts: Any,
+) -> dict[str, Any]:
+    """Buys when ema_9 crosses above ema_21 and sells when it crosses below, 0.02 lots, two at most;
+    a position also closes when rsi_14 leaves ``rsi_band`` (low, high). ``exit_parts`` (e.g.
+    ``partialExits``) join the exit rules."""
+    low, high = rsi_band
+    return {
+        "strategyId": strategy_id,
+        "symbol": "EURUSD",
+        "timeframe": "H1",
+        "rules": {
+            "entries": [
+                {
+                    "side": "buy",
+                    "conditions": [{"indicator": "ema_9", "condition": "crosses_above", "value": "ema_21"}],
+                },
+                {
+                    "side": "sell",
+                    "conditions": [{"indicator": "ema_9", "condition": "crosses_below", "value": "ema_21"}],
+                },
+            ],
+            "exit": {
+                "stopLoss": stop_loss,
+                "takeProfit": take_profit,
+                **exit_parts,
+                "conditions": {
+                    "logic": "OR",
+                    "conditions": [
+                        {"indicator": "rsi_14", "condition": "greater_than", "value": high},
+                        {"indicator": "rsi_14", "condition": "less_than", "value": low},
+                    ],
+                },
+            },
+            "riskManagement": {"lotSize": 0.02, "maxPositions": 2},
+        },
+    }

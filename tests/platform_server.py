@@ -12,6 +12,7 @@ on), heartbeats, price batches, a job queue the test fills (``jobs/next`` hands 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -20,6 +21,7 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -97,6 +99,15 @@ class PlatformServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="platform", daemon=True)
         self._thread.start()
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[PlatformServer]:
+        """Listening for the ``with`` block, gone after it (a fixture's whole life)."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.go_away()
 
     def go_away(self) -> None:
         """Stop listening: calls are refused as if the platform were down."""

@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.__main__ import main
 from benchmarks.contenders import REPLAY_MODULE
 from benchmarks.data import (
-    MT5_RATES_DTYPE,
     bench_bars,
     load_eurusd,
     tile_bars,
@@ -34,6 +33,7 @@ from benchmarks.data import (
 from benchmarks.peers import PeerRun, run_backtesting_py, run_backtrader
 from benchmarks.reference import cross_above_signals, reference_trades, trades_from_signals
 from benchmarks.rules import MAX_POSITIONS, PIP, SPREAD, BenchTrade, seed_strategy_json
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.strategy.model import parse_strategy
 
 PEER_BARS = 2000
@@ -42,7 +42,7 @@ Rates = npt.NDArray[np.void]
 
 def _rates(bars: list[tuple[float, float, float, float]], spread_points: int = 10) -> Rates:
     """Hand-made bars (open, high, low, close), hourly from 2024-01-01 00:00 UTC."""
-    rates = np.zeros(len(bars), dtype=MT5_RATES_DTYPE)
+    rates = np.zeros(len(bars), dtype=RATES_DTYPE)
     rates["time"] = 1_704_067_200 + 3600 * np.arange(len(bars))
     for field, column in zip(("open", "high", "low", "close"), zip(*bars, strict=True), strict=True):
         rates[field] = column
@@ -154,7 +154,7 @@ def test_tile_rejects_bad_lengths_and_naive_times() -> None:
 def test_rates_and_csv_carry_the_same_bars(tmp_path: Path) -> None:
     bars = bench_bars(300)
     rates = bars.rates
-    assert rates.dtype == MT5_RATES_DTYPE
+    assert rates.dtype == RATES_DTYPE
     assert rates["time"][0] == 1_492_592_400  # 2017-04-19 09:00 UTC, the sample's first bar
     assert (np.diff(rates["time"]) > 0).all()
     assert (rates["close"] == bars.frame["Close"].to_numpy()).all()

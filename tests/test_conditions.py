@@ -9,7 +9,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import talib
-from backtesting.test import EURUSD
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from mt5console.core.strategy.condition_tree import Comparator, Comparison, Cond
 from mt5console.core.strategy.conditions import EntryGate, evaluate, evaluate_all, explain
 from mt5console.core.strategy.indicators import FullHistory, IndicatorCache, compute
 from mt5console.core.strategy.operands import Operand, parse_operand
+from tests.market_data import eurusd_rates
 
 Floats = npt.NDArray[np.float64]
 POINT = 0.00001
@@ -207,20 +207,9 @@ def test_a_bad_point_is_rejected(point: object) -> None:
 # --- on real bars ---------------------------------------------------------------------------------
 
 
-def rates() -> np.ndarray:
-    dtype = [("time", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"),
-             ("tick_volume", "<u8"), ("spread", "<i4"), ("real_volume", "<u8")]  # fmt: skip
-    bars = np.zeros(len(EURUSD), dtype=dtype)
-    bars["time"] = EURUSD.index.to_numpy(dtype="datetime64[s]").astype(np.int64)
-    for column in ("open", "high", "low", "close"):
-        bars[column] = EURUSD[column.capitalize()].to_numpy(dtype=np.float64)
-    bars["tick_volume"] = EURUSD["Volume"].to_numpy(dtype=np.uint64)
-    return bars
-
-
 def test_replay_index_path_matches_the_live_path_on_real_bars() -> None:
     """Evaluating the full-history series at index i equals evaluating bars[:i+1] at their end."""
-    bars = rates()[:1500]
+    bars = eurusd_rates()[:1500]
     tree = group(
         "OR",
         cmp("ema_9", "crosses_above", "ema_21"),
@@ -243,7 +232,7 @@ def test_replay_index_path_matches_the_live_path_on_real_bars() -> None:
 
 
 def test_cross_found_on_real_bars_is_a_real_cross() -> None:
-    bars = rates()
+    bars = eurusd_rates()
     fast, slow = compute(parse_operand("ema_9"), bars), compute(parse_operand("ema_21"), bars)
     condition = group("AND", cmp("ema_9", "crosses_above", "ema_21"))
     values = {"ema_9": fast, "ema_21": slow}
@@ -277,7 +266,7 @@ REAL_OPERANDS = ("close", "open", "ema_9", "ema_21", "sma_20", "rsi_14", "bb_low
 
 @pytest.fixture(scope="module")
 def real_values() -> dict[str, Floats]:
-    bars = rates()
+    bars = eurusd_rates()
     return {name: compute(parse_operand(name), bars) for name in REAL_OPERANDS}
 
 
@@ -341,7 +330,7 @@ def test_evaluate_all_agrees_on_nested_groups_on_real_bars(real_values: dict[str
 
 
 def test_evaluate_all_reads_a_full_history_without_writing_into_it() -> None:
-    history = FullHistory(rates()[:2000])
+    history = FullHistory(eurusd_rates()[:2000])
     tree = group("AND", cmp("ema_9", "crosses_above", "ema_21"), cmp("rsi_14", "greater_than", 50))
     every = evaluate_all(tree, history.series, point=POINT)  # the read-only shared series
     assert every.tolist() == [evaluate(tree, history.series, i, point=POINT) for i in range(2000)]

@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 import talib
-from backtesting.test import EURUSD as EURUSD_BARS
 
 from mt5console.core.broker.models import Side, SymbolSpec
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.strategy.exits import (
     FIBONACCI_LOOKBACK_BARS,
     ExitLevelError,
@@ -35,28 +35,11 @@ from mt5console.core.strategy.model_types import (
     TakeProfitSpec,
 )
 from mt5console.core.strategy.partials import CloseVolume, MoveStop, PartialPlan, PartialPlanError
+from tests.market_data import EURUSD, USDJPY, eurusd_rates, make_spec
 
-RATES_DTYPE = np.dtype(
-    [
-        ("time", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"),
-        ("tick_volume", "<u8"), ("spread", "<i4"), ("real_volume", "<u8"),
-    ]
-)  # fmt: skip
 NO_BARS = np.zeros(0, dtype=RATES_DTYPE)
 
 
-def make_spec(name: str, digits: int, point: float, pip: float, **changes: object) -> SymbolSpec:
-    spec = SymbolSpec(
-        name=name, description=name, digits=digits, point=point, pip=pip, contract_size=100_000.0,
-        tick_size=point, tick_value=1.0, volume_min=0.01, volume_max=100.0, volume_step=0.01,
-        stops_level=0, spread=12, currency_base=name[:3], currency_profit=name[3:], currency_margin=name[:3],
-        trade_mode=4, filling_mode=1,
-    )  # fmt: skip
-    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
-
-
-EURUSD = make_spec("EURUSD", 5, 0.00001, 0.0001)
-USDJPY = make_spec("USDJPY", 3, 0.001, 0.01, tick_value=0.67)
 XAUUSD = make_spec("XAUUSD", 2, 0.01, 0.01, contract_size=100.0)
 
 
@@ -73,16 +56,6 @@ def bars_of(highs: list[float], lows: list[float]) -> np.ndarray:
     bars["time"] = 1_700_000_000 + 3600 * np.arange(len(highs))
     bars["high"], bars["low"] = highs, lows
     bars["open"] = bars["close"] = (np.array(highs) + np.array(lows)) / 2
-    return bars
-
-
-def real_bars(count: int) -> np.ndarray:
-    frame = EURUSD_BARS.iloc[:count]
-    bars = np.zeros(count, dtype=RATES_DTYPE)
-    bars["time"] = frame.index.to_numpy(dtype="datetime64[s]").astype(np.int64)
-    for column in ("open", "high", "low", "close"):
-        bars[column] = frame[column.capitalize()].to_numpy(dtype=np.float64)
-    bars["tick_volume"] = frame["Volume"].to_numpy(dtype=np.uint64)
     return bars
 
 
@@ -189,7 +162,7 @@ def test_a_bad_entry_price_is_refused(entry: float) -> None:
 
 
 def test_atr_levels_use_talib_atr_over_the_bars() -> None:
-    bars = real_bars(200)
+    bars = eurusd_rates(200)
     atr = float(talib.ATR(bars["high"].copy(), bars["low"].copy(), bars["close"].copy(), timeperiod=14)[-1])
     entry = float(bars["close"][-1])
     levels = initial_levels(rules(AtrLevel(2.0), AtrLevel(3.0, period=14)), Side.BUY, entry, EURUSD, bars)
@@ -205,10 +178,10 @@ def test_atr_levels_use_talib_atr_over_the_bars() -> None:
 
 def test_atr_without_enough_bars_is_a_clear_error() -> None:
     with pytest.raises(ExitLevelError, match=re.escape("ATR(14) has no value yet: need more bars")):
-        initial_levels(rules(AtrLevel(2.0), None), Side.BUY, 1.07, EURUSD, real_bars(14))
+        initial_levels(rules(AtrLevel(2.0), None), Side.BUY, 1.07, EURUSD, eurusd_rates(14))
     with pytest.raises(ExitLevelError, match=re.escape("ATR(14) has no value yet")):
         initial_levels(rules(AtrLevel(2.0), None), Side.BUY, 1.07, EURUSD, NO_BARS)
-    assert initial_levels(rules(AtrLevel(2.0), None), Side.BUY, 1.07, EURUSD, real_bars(15)).stop_loss
+    assert initial_levels(rules(AtrLevel(2.0), None), Side.BUY, 1.07, EURUSD, eurusd_rates(15)).stop_loss
     flat = bars_of([1.08] * 30, [1.08] * 30)
     with pytest.raises(ExitLevelError, match=re.escape("ATR(14) is 0: the last bars have no range")):
         initial_levels(rules(None, AtrLevel(2.0)), Side.BUY, 1.08, EURUSD, flat)

@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import talib
-from backtesting.test import EURUSD
 
 from mt5console.core.broker.models import Side, SymbolSpec, Tick
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.strategy.filters import (
     FILTER_ORDER,
     NEWS_UNSUPPORTED,
@@ -51,19 +51,7 @@ from mt5console.core.strategy.model_types import (
     TradingSession,
     VolatilityFilter,
 )
-
-RATES_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
+from tests.market_data import eurusd_rates
 
 EURUSD_SPEC = SymbolSpec(
     name="EURUSD", description="Euro vs US Dollar", digits=5, point=0.00001, pip=0.0001,
@@ -87,16 +75,6 @@ def rates(
     bars["high"] = np.maximum(bars["open"], closes) + half_range
     bars["low"] = np.minimum(bars["open"], closes) - half_range
     bars["tick_volume"] = 100
-    return bars
-
-
-def eurusd_rates() -> np.ndarray:
-    """The EURUSD H1 bars shipped with backtesting.py, as MetaTrader5 rates."""
-    bars = np.zeros(len(EURUSD), dtype=RATES_DTYPE)
-    bars["time"] = EURUSD.index.to_numpy(dtype="datetime64[s]").astype(np.int64)
-    for field in ("Open", "High", "Low", "Close"):
-        bars[field.lower()] = EURUSD[field].to_numpy(dtype=np.float64)
-    bars["tick_volume"] = EURUSD["Volume"].to_numpy(dtype=np.uint64)
     return bars
 
 

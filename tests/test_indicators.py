@@ -11,6 +11,7 @@ import talib
 from backtesting.test import EURUSD
 from talib._ta_lib import MA_Type
 
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.strategy.indicators import (
     BarsError,
     FullHistory,
@@ -20,38 +21,14 @@ from mt5console.core.strategy.indicators import (
     compute_related,
 )
 from mt5console.core.strategy.operands import parse_operand
-
-RATES_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
+from tests.market_data import eurusd_rates
 
 Floats = npt.NDArray[np.float64]
 SMA = MA_Type.SMA
 
 
-def eurusd_rates() -> np.ndarray:
-    """The EURUSD H1 bars shipped with backtesting.py, as MetaTrader5 rates."""
-    bars = np.zeros(len(EURUSD), dtype=RATES_DTYPE)
-    bars["time"] = EURUSD.index.to_numpy(dtype="datetime64[s]").astype(np.int64)
-    bars["open"] = EURUSD["Open"].to_numpy(dtype=np.float64)
-    bars["high"] = EURUSD["High"].to_numpy(dtype=np.float64)
-    bars["low"] = EURUSD["Low"].to_numpy(dtype=np.float64)
-    bars["close"] = EURUSD["Close"].to_numpy(dtype=np.float64)
-    bars["tick_volume"] = EURUSD["Volume"].to_numpy(dtype=np.uint64)
-    bars["spread"] = 2
-    return bars
-
-
 BARS = eurusd_rates()
+BARS["spread"] = 2
 OPEN = EURUSD["Open"].to_numpy(dtype=np.float64)
 H = EURUSD["High"].to_numpy(dtype=np.float64)
 L = EURUSD["Low"].to_numpy(dtype=np.float64)

@@ -33,6 +33,7 @@ from mt5console.core.replay_schedule import Timetable
 from mt5console.core.strategy.executor import StrategyRunner
 from mt5console.core.strategy.model import StrategyError
 from mt5console.replay_cli import ProgressBar, replay_main
+from tests.helpers import ema_cross_both_ways
 
 Rates = npt.NDArray[np.void]
 START = datetime(2024, 1, 2, tzinfo=UTC)  # a Tuesday
@@ -76,35 +77,12 @@ def test_the_seed_strategy_makes_exactly_the_reference_trades(eurusd: Rates) -> 
     assert result.bars == len(eurusd) and result.bars_per_second > 0
 
 
-BOTH_SIDES: dict[str, Any] = {
-    "strategyId": "both_sides",
-    "symbol": "EURUSD",
-    "timeframe": "H1",
-    "rules": {
-        "entries": [
-            {
-                "side": "buy",
-                "conditions": [{"indicator": "ema_9", "condition": "crosses_above", "value": "ema_21"}],
-            },
-            {
-                "side": "sell",
-                "conditions": [{"indicator": "ema_9", "condition": "crosses_below", "value": "ema_21"}],
-            },
-        ],
-        "exit": {
-            "stopLoss": {"type": "atr", "atrMultiplier": 2.0},
-            "takeProfit": {"type": "rr_ratio", "rrRatio": 2.0},
-            "conditions": {
-                "logic": "OR",
-                "conditions": [
-                    {"indicator": "rsi_14", "condition": "greater_than", "value": 72},
-                    {"indicator": "rsi_14", "condition": "less_than", "value": 28},
-                ],
-            },
-        },
-        "riskManagement": {"lotSize": 0.02, "maxPositions": 2},
-    },
-}
+BOTH_SIDES = ema_cross_both_ways(
+    "both_sides",
+    stop_loss={"type": "atr", "atrMultiplier": 2.0},
+    take_profit={"type": "rr_ratio", "rrRatio": 2.0},
+    rsi_band=(28, 72),
+)
 
 
 def test_skipping_bars_changes_nothing_against_the_engine_on_every_bar(

@@ -30,52 +30,19 @@ from mt5console.core.replay import run_replay_async
 from mt5console.core.replay_report import ReplayTrade, trades_from_deals
 from mt5console.core.store import Store
 from mt5console.core.strategy.engine import StrategyEngine
+from tests.helpers import Clock, ema_cross_both_ways
 
 BARS = 700
 LATE = timedelta(seconds=1)  # how far into each bar the live clock is put
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-TWO_SIDED_WITH_PARTIALS: dict[str, Any] = {
-    "strategyId": "parity_two_sided",
-    "symbol": "EURUSD",
-    "timeframe": "H1",
-    "rules": {
-        "entries": [
-            {
-                "side": "buy",
-                "conditions": [{"indicator": "ema_9", "condition": "crosses_above", "value": "ema_21"}],
-            },
-            {
-                "side": "sell",
-                "conditions": [{"indicator": "ema_9", "condition": "crosses_below", "value": "ema_21"}],
-            },
-        ],
-        "exit": {
-            "stopLoss": {"type": "pips", "value": 20},
-            "takeProfit": {"type": "pips", "value": 45},
-            "partialExits": {
-                "enabled": True,
-                "levels": [{"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"}],
-            },
-            "conditions": {
-                "logic": "OR",
-                "conditions": [
-                    {"indicator": "rsi_14", "condition": "greater_than", "value": 70},
-                    {"indicator": "rsi_14", "condition": "less_than", "value": 30},
-                ],
-            },
-        },
-        "riskManagement": {"lotSize": 0.02, "maxPositions": 2},
-    },
-}
+TWO_SIDED_WITH_PARTIALS = ema_cross_both_ways(
+    "parity_two_sided",
+    stop_loss={"type": "pips", "value": 20},
+    take_profit={"type": "pips", "value": 45},
+    rsi_band=(30, 70),
+    partialExits={"enabled": True, "levels": [{"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"}]},
+)
 
 
 async def live_trades(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 
@@ -11,34 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mt5console.core.broker.models import SymbolSpec
+from mt5console.core.broker.volume import VolumeError, fit_volume, floor_to_step, round_volume
 from mt5console.core.strategy.model_types import DynamicRisk, RiskManagement, RiskMethod
 from mt5console.core.strategy.risk import (
     KELLY_MIN_TRADES,
     SizingError,
-    VolumeError,
-    fit_volume,
-    floor_to_step,
     pips_to_price,
     price_to_pips,
-    round_volume,
     size_position,
 )
+from tests.market_data import EURUSD, USDJPY, make_spec
 
-
-def make_spec(name: str, digits: int, point: float, pip: float, **changes: object) -> SymbolSpec:
-    spec = SymbolSpec(
-        name=name, description=name, digits=digits, point=point, pip=pip, contract_size=100_000.0,
-        tick_size=point, tick_value=1.0, volume_min=0.01, volume_max=100.0, volume_step=0.01,
-        stops_level=0, spread=12, currency_base=name[:3], currency_profit=name[3:], currency_margin=name[:3],
-        trade_mode=4, filling_mode=1,
-    )  # fmt: skip
-    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
-
-
-# A USD account: EURUSD 1 lot = 100,000 EUR, one tick (0.00001) is worth 1.00 USD.
-EURUSD = make_spec("EURUSD", 5, 0.00001, 0.0001)
-# USDJPY at 149.25: one tick (0.001) on 100,000 USD is 100 JPY = 0.67 USD.
-USDJPY = make_spec("USDJPY", 3, 0.001, 0.01, tick_value=0.67)
 # XAUUSD: 1 lot = 100 oz, one tick (0.01) is worth 1.00 USD; 2 digits so pip = point = 0.01.
 XAUUSD = make_spec("XAUUSD", 2, 0.01, 0.01, contract_size=100.0, volume_max=50.0)
 

@@ -15,9 +15,9 @@ import pytest
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.broker.sim import constants as sim_constants
 from mt5console.core.broker.sim import records as sim_records
+from tests.helpers import WEDNESDAY, Clock
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "mt5_api.txt"
-WEDNESDAY = datetime(2024, 3, 6, 10, 30, 15, tzinfo=UTC)
 
 
 def _reference() -> str:
@@ -53,17 +53,9 @@ def reference_functions() -> dict[str, list[str]]:
     return functions
 
 
-class Clock:
-    def __init__(self, now: datetime = WEDNESDAY) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def mt5() -> SimTerminal:
-    terminal = SimTerminal(seed=1, clock=Clock())
+    terminal = SimTerminal(seed=1, clock=Clock(WEDNESDAY))
     assert terminal.initialize()
     return terminal
 
@@ -92,7 +84,7 @@ def test_every_named_tuple_has_the_real_fields_in_the_real_order() -> None:
 
 
 def test_every_function_exists_with_the_real_leading_positional_parameters() -> None:
-    terminal = SimTerminal(seed=1, clock=Clock())
+    terminal = SimTerminal(seed=1, clock=Clock(WEDNESDAY))
     for name, leading in reference_functions().items():
         function = getattr(terminal, name, None)
         assert callable(function), name
@@ -133,7 +125,7 @@ def test_rates_and_ticks_are_structured_arrays_with_the_real_dtypes(mt5: SimTerm
 
 
 def test_calls_fail_before_initialize_after_shutdown_and_while_the_terminal_is_lost() -> None:
-    mt5 = SimTerminal(seed=1, clock=Clock())
+    mt5 = SimTerminal(seed=1, clock=Clock(WEDNESDAY))
     assert mt5.symbol_info_tick("EURUSD") is None
     assert mt5.last_error() == (-10004, "No IPC connection")
     assert mt5.initialize() is True
@@ -156,7 +148,7 @@ def test_calls_fail_before_initialize_after_shutdown_and_while_the_terminal_is_l
 def test_initialize_refuses_another_account_or_server(mt5: SimTerminal) -> None:
     account = mt5.account_info()
     assert account is not None
-    other = SimTerminal(seed=1, clock=Clock())
+    other = SimTerminal(seed=1, clock=Clock(WEDNESDAY))
     assert other.initialize(login=account.login + 1, password="x") is False
     assert other.last_error()[0] == mt5.RES_E_AUTH_FAILED
     assert other.initialize(login=account.login, server="Elsewhere-Live") is False
@@ -183,7 +175,7 @@ def test_version_terminal_and_account_describe_a_simulated_hedging_demo(mt5: Sim
         10_000.0,
         0.0,
     )
-    assert SimTerminal(seed=1, clock=Clock(), balance=2500.0).initialize()
+    assert SimTerminal(seed=1, clock=Clock(WEDNESDAY), balance=2500.0).initialize()
 
 
 def test_unknown_symbols_and_bad_arguments_return_none_with_the_module_codes(mt5: SimTerminal) -> None:
@@ -244,7 +236,7 @@ def test_copy_rates_from_pos_puts_the_forming_bar_last(mt5: SimTerminal) -> None
 
 def test_initialize_and_first_rates_of_seven_symbols_are_fast() -> None:
     started = time.perf_counter()
-    mt5 = SimTerminal(seed=11, clock=Clock())
+    mt5 = SimTerminal(seed=11, clock=Clock(WEDNESDAY))
     assert mt5.initialize()
     for name in ("EURUSD", "GBPUSD", "AUDUSD", "USDCAD", "USDJPY", "XAUUSD", "US500"):
         rates = mt5.copy_rates_from_pos(name, mt5.TIMEFRAME_M15, 0, 3000)

@@ -11,42 +11,11 @@ import numpy as np
 import pytest
 
 from mt5console.core.broker.sim import SimTerminal
-from mt5console.core.broker.sim.records import TradeDeal, TradeOrder, TradePosition
-
-WEDNESDAY = datetime(2024, 3, 6, 10, 30, 15, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = WEDNESDAY) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-def open_positions(mt5: SimTerminal, **filters: Any) -> tuple[TradePosition, ...]:
-    found = mt5.positions_get(**filters)
-    assert found is not None, mt5.last_error()
-    return found
-
-
-def deal_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeDeal, ...]:
-    found = mt5.history_deals_get(*dates, **filters)
-    assert found is not None, mt5.last_error()
-    return found
-
-
-def order_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeOrder, ...]:
-    found = mt5.history_orders_get(*dates, **filters)
-    assert found is not None, mt5.last_error()
-    return found
+from tests.helpers import WEDNESDAY, Clock, deal_history, open_positions
 
 
 def started(seed: int = 1, clock: Clock | None = None, **options: Any) -> SimTerminal:
-    terminal = SimTerminal(seed=seed, clock=clock or Clock(), **options)
+    terminal = SimTerminal(seed=seed, clock=clock or Clock(WEDNESDAY), **options)
     assert terminal.initialize()
     return terminal
 
@@ -101,7 +70,7 @@ def test_a_seed_gives_the_same_history_and_ticks() -> None:
 
 
 def test_prices_depend_on_the_time_not_on_when_they_were_asked_for() -> None:
-    early_clock = Clock()
+    early_clock = Clock(WEDNESDAY)
     early = started(3, early_clock)
     before = rates(early, "USDJPY", early.TIMEFRAME_M5, 300)
     early_clock.advance(hours=3)  # the early terminal lives through three hours of ticks...

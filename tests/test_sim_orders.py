@@ -9,44 +9,14 @@ from typing import Any
 import pytest
 
 from mt5console.core.broker.sim import SimTerminal
-from mt5console.core.broker.sim.records import TradeDeal, TradeOrder, TradePosition
+from tests.helpers import WEDNESDAY, Clock, deal_history, open_positions, order_history
 
-WEDNESDAY = datetime(2024, 3, 6, 10, 30, 15, tzinfo=UTC)
 SATURDAY = datetime(2024, 3, 9, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = WEDNESDAY) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-def open_positions(mt5: SimTerminal, **filters: Any) -> tuple[TradePosition, ...]:
-    found = mt5.positions_get(**filters)
-    assert found is not None, mt5.last_error()
-    return found
-
-
-def deal_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeDeal, ...]:
-    found = mt5.history_deals_get(*dates, **filters)
-    assert found is not None, mt5.last_error()
-    return found
-
-
-def order_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeOrder, ...]:
-    found = mt5.history_orders_get(*dates, **filters)
-    assert found is not None, mt5.last_error()
-    return found
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(WEDNESDAY)
 
 
 @pytest.fixture

@@ -8,47 +8,17 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mt5console.core.broker.sim import SimTerminal
-from mt5console.core.broker.sim.records import TradeDeal, TradeOrder, TradePosition
+from tests.helpers import WEDNESDAY, Clock, deal_history, open_positions, order_history
 
-WEDNESDAY = datetime(2024, 3, 6, 10, 30, 15, tzinfo=UTC)
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Clock:
-    def __init__(self, now: datetime = WEDNESDAY) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-def open_positions(mt5: SimTerminal, **filters: Any) -> tuple[TradePosition, ...]:
-    found = mt5.positions_get(**filters)
-    assert found is not None, mt5.last_error()
-    return found
-
-
-def deal_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeDeal, ...]:
-    found = mt5.history_deals_get(*dates, **filters)
-    assert found is not None, mt5.last_error()
-    return found
-
-
-def order_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeOrder, ...]:
-    found = mt5.history_orders_get(*dates, **filters)
-    assert found is not None, mt5.last_error()
-    return found
 
 
 def terminal(path: Path, clock: Clock, **options: Any) -> SimTerminal:
@@ -80,7 +50,7 @@ def everything(mt5: SimTerminal) -> tuple[Any, ...]:
 
 
 def test_positions_balance_and_history_survive_a_new_terminal(tmp_path: Path) -> None:
-    path, clock = tmp_path / "sim_state.db", Clock()
+    path, clock = tmp_path / "sim_state.db", Clock(WEDNESDAY)
     first = terminal(path, clock)
     tick = first.symbol_info_tick("EURUSD")
     assert tick is not None
@@ -105,7 +75,7 @@ def test_positions_balance_and_history_survive_a_new_terminal(tmp_path: Path) ->
 
 
 def test_stops_hit_while_no_terminal_ran_are_executed_when_one_starts(tmp_path: Path) -> None:
-    path, clock = tmp_path / "state.db", Clock()
+    path, clock = tmp_path / "state.db", Clock(WEDNESDAY)
     first = terminal(path, clock)
     tick = first.symbol_info_tick("EURUSD")
     assert tick is not None
@@ -125,7 +95,7 @@ def test_stops_hit_while_no_terminal_ran_are_executed_when_one_starts(tmp_path: 
 
 
 def test_a_refused_request_leaves_the_saved_state_as_it_was(tmp_path: Path) -> None:
-    path, clock = tmp_path / "state.db", Clock()
+    path, clock = tmp_path / "state.db", Clock(WEDNESDAY)
     first = terminal(path, clock)
     deal(first, "EURUSD", 0, 0.1)
     saved = everything(first)
@@ -181,7 +151,7 @@ def test_a_position_survives_a_kill_9_of_the_process_that_opened_it(tmp_path: Pa
         child.wait()
     assert child.returncode == -signal.SIGKILL
 
-    mt5 = terminal(path, Clock())
+    mt5 = terminal(path, Clock(WEDNESDAY))
     (position,) = open_positions(mt5, ticket=int(ticket))
     assert (position.symbol, position.volume, position.price_open, position.magic) == (
         "XAUUSD",

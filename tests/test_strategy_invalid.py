@@ -13,59 +13,19 @@ import pytest
 
 from mt5console.core.broker.models import SymbolSpec
 from mt5console.core.strategy.model import FieldError, StrategyError, parse_strategy
+from tests.helpers import SEED_STRATEGY
 
-VALID: dict[str, Any] = {
-    "strategyId": "strategy_123",
-    "strategyName": "EMA Scalping Pro",
-    "symbol": "EURUSD",
-    "timeframe": "M15",
-    "rules": {
-        "entry": {
-            "side": "buy",
-            "logic": "OR",
-            "conditions": [
-                {"indicator": "ema_9", "condition": "crosses_above", "value": "ema_21"},
-                {
-                    "logic": "AND",
-                    "conditions": [
-                        {"indicator": "rsi_14", "condition": "less_than", "value": 30},
-                        {"indicator": "close", "condition": "greater_than", "value": "bb_lower_20_2"},
-                    ],
-                },
-            ],
-        },
-        "exit": {
-            "stopLoss": {"type": "pips", "value": 25},
-            "takeProfit": {"type": "pips", "value": 40},
-            "smartExit": {
-                "enabled": True,
-                "stopLoss": {"type": "atr", "atrMultiplier": 2.0},
-                "takeProfit": {"type": "rr_ratio", "rrRatio": 2.5},
-            },
-            "partialExits": {
-                "enabled": True,
-                "mode": "sequential",
-                "levels": [
-                    {"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"},
-                    {"atR": 2.0, "closePercent": 25, "moveStopTo": 1},
-                ],
-            },
-            "conditions": None,
-        },
-        "riskManagement": {
-            "lotSize": 0.01,
-            "maxPositions": 3,
-            "dynamicRisk": {"enabled": False, "method": "atr", "riskPercent": 1.0},
-        },
-        "sessionFilter": {"enabled": True, "allowedSessions": ["London", "NewYork"]},
-        "spreadFilter": {"enabled": True, "maxSpread": 2},
-        "volatilityFilter": {"enabled": True, "minAtrPips": 3, "maxAtrPips": 60},
-        "newsFilter": {"enabled": True, "minutesBefore": 30, "minutesAfter": 30, "impact": ["high"]},
-        "correlationFilter": {"enabled": True, "maxCorrelation": 0.8, "lookbackBars": 100},
-        "regimeFilter": {"enabled": True, "allowedRegimes": ["trending"]},
-        "mtf": {"enabled": True, "confirmTimeframes": ["H4", "D1"]},
-    },
-}
+# The seed example with every optional part switched on, so each part's faults can be provoked.
+VALID: dict[str, Any] = copy.deepcopy(SEED_STRATEGY)
+VALID["rules"]["exit"]["partialExits"].update(
+    enabled=True,
+    levels=[
+        {"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"},
+        {"atR": 2.0, "closePercent": 25, "moveStopTo": 1},
+    ],
+)
+for _part in ("volatilityFilter", "newsFilter", "correlationFilter", "regimeFilter", "mtf"):
+    VALID["rules"][_part]["enabled"] = True
 
 _DELETE = object()
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

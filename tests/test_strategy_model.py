@@ -31,57 +31,7 @@ from mt5console.core.strategy.model import (
 )
 from mt5console.core.strategy.operands import parse_operand
 from mt5console.core.strategy.summary import summarize
-
-# The example of STRATEGY_FORMAT.md, verbatim.
-SEED: dict[str, Any] = {
-    "strategyId": "strategy_123",
-    "strategyName": "EMA Scalping Pro",
-    "symbol": "EURUSD",
-    "timeframe": "M15",
-    "rules": {
-        "entry": {
-            "side": "buy",
-            "logic": "OR",
-            "conditions": [
-                {"indicator": "ema_9", "condition": "crosses_above", "value": "ema_21"},
-                {
-                    "logic": "AND",
-                    "conditions": [
-                        {"indicator": "rsi_14", "condition": "less_than", "value": 30},
-                        {"indicator": "close", "condition": "greater_than", "value": "bb_lower_20_2"},
-                    ],
-                },
-            ],
-        },
-        "exit": {
-            "stopLoss": {"type": "pips", "value": 25},
-            "takeProfit": {"type": "pips", "value": 40},
-            "smartExit": {
-                "enabled": True,
-                "stopLoss": {"type": "atr", "atrMultiplier": 2.0},
-                "takeProfit": {"type": "rr_ratio", "rrRatio": 2.5},
-            },
-            "partialExits": {
-                "enabled": False,
-                "mode": "sequential",
-                "levels": [{"atR": 1.0, "closePercent": 50, "moveStopTo": "breakeven"}],
-            },
-            "conditions": None,
-        },
-        "riskManagement": {
-            "lotSize": 0.01,
-            "maxPositions": 3,
-            "dynamicRisk": {"enabled": False, "method": "atr", "riskPercent": 1.0},
-        },
-        "sessionFilter": {"enabled": True, "allowedSessions": ["London", "NewYork"]},
-        "spreadFilter": {"enabled": True, "maxSpread": 2},
-        "volatilityFilter": {"enabled": False, "minAtrPips": 3, "maxAtrPips": 60},
-        "newsFilter": {"enabled": False, "minutesBefore": 30, "minutesAfter": 30, "impact": ["high"]},
-        "correlationFilter": {"enabled": False, "maxCorrelation": 0.8, "lookbackBars": 100},
-        "regimeFilter": {"enabled": False, "allowedRegimes": ["trending"]},
-        "mtf": {"enabled": False, "confirmTimeframes": ["H4", "D1"]},
-    },
-}
+from tests.helpers import SEED_STRATEGY as SEED
 
 MINIMAL: dict[str, Any] = {
     "strategyId": "rsi-dip.v2",

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import AgentStateChanged, Event, EventBus, LogLine
 from mt5console.core.runtime import Runtime
 from mt5console.core.settings import Settings
+from tests.helpers import eventually
 from tests.platform_server import NEXT_JOB_PATH, PlatformServer
 
 from .test_ea_control import StandInController
@@ -39,17 +40,6 @@ SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "NOSUCH")  # NOSUCH never has a tick
 REPO = Path(__file__).resolve().parents[2]
 FAR = datetime(2100, 1, 1).astimezone()
 PAST = datetime(2000, 1, 1).astimezone()
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class Outage:
@@ -127,12 +117,8 @@ async def start_console(settings: Settings, state: Path, *, backoff: Backoff | N
 
 @pytest.fixture
 def platform() -> Iterator[PlatformServer]:
-    server = PlatformServer(key=KEY)
-    server.start()
-    try:
+    with PlatformServer(key=KEY).serving() as server:
         yield server
-    finally:
-        server.go_away()
 
 
 @pytest.fixture

@@ -23,9 +23,10 @@ from mt5console.core.agent.platform import Backoff
 from mt5console.core.commands.pusher import PusherConfig
 from mt5console.core.events import Level
 from mt5console.core.runtime import StartupError
+from tests.helpers import eventually
 from tests.platform_server import PlatformServer
 
-from .test_agent_loop import KEY, agent_settings, eventually, start_console
+from .test_agent_loop import KEY, agent_settings, start_console
 
 ISSUED_KEY = "agent-key-issued-4b8d2f"
 
@@ -34,11 +35,8 @@ ISSUED_KEY = "agent-key-issued-4b8d2f"
 def platform() -> Iterator[PlatformServer]:
     server = PlatformServer(key=KEY)
     server.pair_answer = {"agent_id": "agent-paired-7", "pairing_key": ISSUED_KEY}
-    server.start()
-    try:
+    with server.serving():
         yield server
-    finally:
-        server.go_away()
 
 
 def mode(path: Path) -> int:

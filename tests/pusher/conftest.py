@@ -36,20 +36,16 @@ def own_soketi(tmp_path: Path) -> Iterator[Soketi]:
 
 @pytest.fixture
 def platform(soketi: Soketi) -> Iterator[PlatformServer]:
-    server = PlatformServer(key=PAIRING_KEY, pusher_key=soketi.key, pusher_secret=soketi.secret)
-    server.start()
-    try:
+    with PlatformServer(
+        key=PAIRING_KEY, pusher_key=soketi.key, pusher_secret=soketi.secret
+    ).serving() as server:
         yield server
-    finally:
-        server.go_away()
 
 
 @pytest.fixture
 def bare_platform() -> Iterator[PlatformServer]:
     """The loopback platform without a Pusher server behind it."""
-    server = PlatformServer(key=PAIRING_KEY, pusher_key="app-key", pusher_secret="app-secret-1d9e")
-    server.start()
-    try:
+    with PlatformServer(
+        key=PAIRING_KEY, pusher_key="app-key", pusher_secret="app-secret-1d9e"
+    ).serving() as server:
         yield server
-    finally:
-        server.go_away()

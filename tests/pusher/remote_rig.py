@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from mt5console.core.agent.platform import Backoff, PlatformClient
 from mt5console.core.agent.reporting import PlatformReporter
 from mt5console.core.commands.pusher import PusherConfig, PusherSource
 from mt5console.core.events import PusherStateChanged
-from tests.helpers import Rig, make_rig
+from tests.helpers import Rig, eventually, make_rig
 from tests.platform_server import PlatformServer
 from tests.pusher.soketi_process import Soketi
 
@@ -27,18 +25,6 @@ PAIRING_KEY = "pairing-key-7f3a9c1e5b"
 def fast(first: float = 0.05, cap: float = 0.4) -> Backoff:
     """The contract's backoff shape on a test's time scale."""
     return Backoff(first, cap)
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
-    """Wait until ``check()`` is truthy; fail naming ``what`` when it never is."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

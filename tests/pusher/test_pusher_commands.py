@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mt5console.core.store import StrategyState
-from tests.helpers import Rig, always_buy
+from tests.helpers import Rig, always_buy, eventually
 from tests.platform_server import PlatformServer
-from tests.pusher.remote_rig import PAIRING_KEY, eventually, start_remote
+from tests.pusher.remote_rig import PAIRING_KEY, start_remote
 from tests.pusher.soketi_process import Soketi
 
 

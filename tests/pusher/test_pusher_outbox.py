@@ -7,9 +7,9 @@ from typing import Any
 
 from mt5console.core.events import PlatformStateChanged
 from mt5console.core.store import OutboxRecord, Store
-from tests.helpers import always_buy
+from tests.helpers import always_buy, eventually
 from tests.platform_server import ACK_PATH, TRADES_PATH, PlatformServer
-from tests.pusher.remote_rig import eventually, start_remote
+from tests.pusher.remote_rig import start_remote
 from tests.pusher.soketi_process import Soketi
 
 

@@ -17,9 +17,9 @@ from mt5console.core.agent.reporting import PlatformReporter
 from mt5console.core.broker.models import Side
 from mt5console.core.events import EventBus, LogLine, PlatformStateChanged, utcnow
 from mt5console.core.store import Store
-from tests.helpers import always_buy, make_rig
+from tests.helpers import always_buy, eventually, make_rig
 from tests.platform_server import TRADES_PATH, PlatformServer
-from tests.pusher.remote_rig import PAIRING_KEY, eventually, fast
+from tests.pusher.remote_rig import PAIRING_KEY, fast
 from tests.pusher.soketi_process import free_port
 
 # --- backoff ------------------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from mt5console.core.events import EventBus, LogLine, PusherStateChanged
 from mt5console.core.runtime import Runtime
 from mt5console.core.settings import Settings
 from mt5console.core.store import Store
-from tests.helpers import Clock, always_buy, make_rig
+from tests.helpers import Clock, always_buy, eventually, make_rig
 from tests.platform_server import PlatformServer
-from tests.pusher.remote_rig import PAIRING_KEY, eventually, fast, start_remote
+from tests.pusher.remote_rig import PAIRING_KEY, fast, start_remote
 from tests.pusher.soketi_process import Soketi
 
 

@@ -30,9 +30,9 @@ from enum import StrEnum
 from typing import Final, TypeVar
 
 from mt5console.core.broker.models import Side, SymbolSpec
+from mt5console.core.broker.volume import floor_to_step, format_volume
 from mt5console.core.strategy.exits import format_price, round_price
 from mt5console.core.strategy.model_types import PartialExits, PartialLevel, PartialMode
-from mt5console.core.strategy.risk import floor_to_step, format_volume
 from mt5console.core.strategy.validation import format_number
 
 STATE_VERSION: Final = 1

@@ -1,8 +1,7 @@
-"""Position sizing and volume rounding (STRATEGY_FORMAT.md, "Pips and volume"): pure functions.
+"""Position sizing and pips (STRATEGY_FORMAT.md, "Pips and volume"): pure functions.
 
-Volumes are rounded DOWN to the symbol's ``volume_step`` and clamped to ``volume_max``; a volume that
-rounds to less than ``volume_min`` raises ``VolumeError`` and is never silently raised to the minimum
-lot, because a minimum lot can be many times the risk the strategy asked for.
+Volumes are rounded by ``mt5console.core.broker.volume`` (down to the symbol's ``volume_step``, clamped
+to ``volume_max``, ``VolumeError`` below ``volume_min``, never raised to the minimum lot).
 
 Money per lot: a move of one price unit on one lot is worth ``tick_value / tick_size`` in the account
 currency (the terminal's tick value already converts the profit currency). Every risk-based method
@@ -23,7 +22,7 @@ Methods (``riskManagement.dynamicRisk.method``, used only when ``dynamicRisk.ena
   (breakeven trades say nothing about the edge and are left out) it falls back to ``lotSize`` and says so.
   With no edge (f <= 0) Kelly's answer is "do not trade": ``SizingError``.
 
-Without ``dynamicRisk.enabled`` the volume is ``lotSize``. Every volume goes through ``round_volume``.
+Without ``dynamicRisk.enabled`` the volume is ``lotSize``. Every volume goes through ``fit_volume``.
 """
 
 from __future__ import annotations
@@ -31,21 +30,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Final
 
 from mt5console.core.broker.models import SymbolSpec
+from mt5console.core.broker.volume import fit_volume, format_volume, plain_volume
 from mt5console.core.strategy.model_types import RiskManagement, RiskMethod
 
 KELLY_MIN_TRADES: Final = 20
-
-# Relative tolerance under which volume / step is taken as a whole number of steps (0.3 / 0.01 is
-# 29.999999999999996 in binary floating point and must give 30 steps, not 29).
-_STEP_TOLERANCE: Final = 1e-9
-
-
-class VolumeError(ValueError):
-    """A volume the symbol cannot trade (below its minimum after rounding, or not a positive number)."""
 
 
 class SizingError(ValueError):
@@ -65,79 +56,6 @@ def price_to_pips(distance: float, spec: SymbolSpec) -> float:
     if spec.pip <= 0:
         raise ValueError(f"{spec.name}'s pip size is {spec.pip}: it must be positive")
     return distance / spec.pip
-
-
-# --- volumes --------------------------------------------------------------------------------------
-
-
-def _step_decimals(step: float) -> int:
-    # 0.01 -> 2, 0.25 -> 2, 1.0 -> 0: the decimals a volume on this step grid is written with.
-    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 8
-
-
-def format_volume(volume: float, spec: SymbolSpec) -> str:
-    """A volume written with the decimals of the symbol's volume step: 0.3 -> '0.30' for step 0.01."""
-    return f"{volume:.{_step_decimals(spec.volume_step)}f}"
-
-
-def _plain(value: float) -> str:
-    # A requested volume as the trader wrote or computed it: 0.004 -> '0.004', 2.0 -> '2'.
-    return f"{value:.8f}".rstrip("0").rstrip(".")
-
-
-def _check_step(spec: SymbolSpec) -> None:
-    if not (math.isfinite(spec.volume_step) and spec.volume_step > 0):
-        raise VolumeError(f"{spec.name}'s volume step is {spec.volume_step}: it must be positive")
-
-
-def floor_to_step(volume: float, spec: SymbolSpec) -> float:
-    """``volume`` rounded DOWN to a whole number of ``volume_step`` (0.0 when below one step).
-
-    No minimum or maximum is applied: partial exits use this to split a position. Robust to binary
-    float error: 0.3 with step 0.01 gives 0.30, not 0.29.
-    """
-    _check_step(spec)
-    if not math.isfinite(volume) or volume < 0:
-        raise VolumeError(f"a volume must be a positive number of lots, not {volume}")
-    steps = volume / spec.volume_step
-    nearest = round(steps)
-    whole = nearest if math.isclose(steps, nearest, rel_tol=_STEP_TOLERANCE) else math.floor(steps)
-    # Rounded to the step's decimals so that 3 x 0.1 is stored as 0.3, not 0.30000000000000004.
-    return round(whole * spec.volume_step, _step_decimals(spec.volume_step))
-
-
-@dataclass(frozen=True, slots=True)
-class RoundedVolume:
-    """The tradeable volume for a requested one, and whether the symbol's maximum cut it."""
-
-    volume: float
-    requested: float
-    clamped_to_max: bool  # the caller logs it: the position is smaller than the method asked for
-
-
-def fit_volume(volume: float, spec: SymbolSpec) -> RoundedVolume:
-    """Round ``volume`` down to the step and clamp it to ``volume_max``; VolumeError below the minimum."""
-    if not math.isfinite(volume) or volume <= 0:
-        raise VolumeError(f"a volume must be a positive number of lots, not {volume}")
-    rounded = floor_to_step(volume, spec)
-    if rounded < spec.volume_min and not math.isclose(rounded, spec.volume_min, rel_tol=_STEP_TOLERANCE):
-        raise VolumeError(
-            f"{_plain(volume)} lots rounds down to {format_volume(rounded, spec)},"
-            f" below {spec.name}'s minimum {format_volume(spec.volume_min, spec)}"
-        )
-    if spec.volume_max > 0 and rounded > spec.volume_max:
-        return RoundedVolume(floor_to_step(spec.volume_max, spec), volume, clamped_to_max=True)
-    return RoundedVolume(rounded, volume, clamped_to_max=False)
-
-
-def round_volume(volume: float, spec: SymbolSpec) -> float:
-    """The volume to send: rounded down to ``volume_step``, at most ``volume_max``.
-
-    Raises VolumeError ("0.004 lots rounds down to 0.00, below EURUSD's minimum 0.01") when the
-    rounded volume is below ``volume_min``. Use ``fit_volume`` to learn whether the maximum cut it.
-    """
-    return fit_volume(volume, spec).volume
 
 
 # --- sizing ---------------------------------------------------------------------------------------
@@ -240,7 +158,7 @@ def size_position(
         raise SizingError(f"the balance must be a number, not {balance}")
     dynamic = risk.dynamic
     method = dynamic.method if dynamic.enabled else RiskMethod.FIXED
-    fixed_text = f"fixed lot size {_plain(risk.lot_size)}"
+    fixed_text = f"fixed lot size {plain_volume(risk.lot_size)}"
     if method == RiskMethod.FIXED:
         volume, text = risk.lot_size, fixed_text
     else:
@@ -267,9 +185,8 @@ def size_position(
     fitted = fit_volume(volume, spec)
     text += f" -> {format_volume(fitted.volume, spec)} lots"
     if fitted.clamped_to_max:
-        text += (
-            f" (cut from {_plain(volume)} to {spec.name}'s maximum {format_volume(spec.volume_max, spec)})"
-        )
+        maximum = format_volume(spec.volume_max, spec)
+        text += f" (cut from {plain_volume(volume)} to {spec.name}'s maximum {maximum})"
     return Sizing(fitted.volume, text, fitted.clamped_to_max)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mt5console.core.broker.errors import BrokerError
@@ -64,6 +65,20 @@ def exit_reason(deal: Deal) -> str:
     return CLOSE_REASONS.get(suffix, "manual")
 
 
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """What the terminal's closing deals of a position say, beside its trade as the store has it."""
+
+    trade: TradeRecord
+    last: Deal  # the latest closing deal: its price and time are the close's
+    total: float  # the profit of every closing deal so far
+
+    @property
+    def unbooked(self) -> float:
+        """The closing deals' profit not yet in the store: nothing counted twice or missed."""
+        return self.total - self.trade.profit
+
+
 class TradeTracker:
     def __init__(
         self,
@@ -93,20 +108,6 @@ class TradeTracker:
         """Write an order the console itself just filled, then tell the front ends."""
         # The market poll may have adopted the new position already: it is reported once, not twice.
         known = self._store.trade_by_ticket(result.position) is not None
-        trade = self._store.record_trade_open(
-            ticket=result.position,
-            position_id=result.position,
-            strategy_id=strategy_id,
-            symbol=symbol,
-            side=side.value,
-            volume=result.volume,
-            open_price=result.price,
-            open_time=when,
-            sl=sl,
-            tp=tp,
-            magic=magic,
-            comment=comment,
-        )
         position = Position(
             ticket=result.position,
             symbol=symbol,
@@ -123,6 +124,7 @@ class TradeTracker:
             time=when,
             identifier=result.position,
         )
+        trade = self._record_position(position, strategy_id)
         self._events.publish(PositionOpened(position=position, strategy_id=strategy_id))
         if not known:
             self._report("opened", trade, volume=trade.volume, price=trade.open_price, when=trade.open_time)
@@ -142,9 +144,9 @@ class TradeTracker:
             if self._store.trade_by_ticket(position.ticket) is None:
                 self._adopt(position)
 
-    def _adopt(self, position: Position) -> None:
-        strategy_id = self._strategy_of_magic(position.magic) if position.magic else None
-        trade = self._store.record_trade_open(
+    def _record_position(self, position: Position, strategy_id: str | None) -> TradeRecord:
+        """The open trade of ``position`` written to the store (idempotent by ticket)."""
+        return self._store.record_trade_open(
             ticket=position.ticket,
             position_id=position.identifier or position.ticket,
             strategy_id=strategy_id,
@@ -158,6 +160,10 @@ class TradeTracker:
             magic=position.magic,
             comment=position.comment,
         )
+
+    def _adopt(self, position: Position) -> None:
+        strategy_id = self._strategy_of_magic(position.magic) if position.magic else None
+        trade = self._record_position(position, strategy_id)
         owner = (
             f"strategy {strategy_id}" if strategy_id else "no strategy of this console (manual or other EA)"
         )
@@ -212,16 +218,20 @@ class TradeTracker:
             self._store.record_deal(deal)
         return sorted(deals, key=lambda d: (d.time, d.ticket))
 
-    async def _partially_closed(self, ticket: int, volume: float) -> None:
-        deals = [d for d in await self._deals(ticket) if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
-        if not deals:
-            return
+    async def _closing(self, ticket: int) -> _Closing | None:
+        """The closing deals of position ``ticket`` read (and recorded), with its trade; None when the
+        terminal has no closing deal for it yet or the store no trade."""
+        outs = [d for d in await self._deals(ticket) if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
         trade = self._store.trade_by_ticket(ticket)
-        if trade is None:
+        if not outs or trade is None:
+            return None
+        return _Closing(trade=trade, last=outs[-1], total=sum(d.profit for d in outs))
+
+    async def _partially_closed(self, ticket: int, volume: float) -> None:
+        closing = await self._closing(ticket)
+        if closing is None:
             return
-        last = deals[-1]
-        # Every closing deal's profit minus what is already booked: nothing counted twice or missed.
-        realised = sum(d.profit for d in deals) - trade.profit
+        last, realised = closing.last, closing.unbooked
         trade = self._store.record_trade_partial(
             ticket, volume=round(volume, 8), price=last.price, profit=realised, when=last.time
         )
@@ -233,21 +243,18 @@ class TradeTracker:
         )
 
     async def _closed(self, ticket: int, strategy_id: str | None, symbol: str) -> None:
-        deals = await self._deals(ticket)
-        outs = [d for d in deals if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
-        trade = self._store.trade_by_ticket(ticket)
-        if not outs or trade is None:
+        closing = await self._closing(ticket)
+        if closing is None:
             self._events.warning(
                 "trades",
                 f"position #{ticket} is no longer open but the terminal has no closing deal for it yet",
             )
             return
-        last = outs[-1]
+        last, total = closing.last, closing.total
         reason = exit_reason(last)
-        total = sum(d.profit for d in outs)
-        still_open = trade.remaining_volume
+        still_open = closing.trade.remaining_volume
         trade = self._store.record_trade_close(
-            ticket, price=last.price, when=last.time, profit=total - trade.profit, exit_reason=reason
+            ticket, price=last.price, when=last.time, profit=closing.unbooked, exit_reason=reason
         )
         self._report("closed", trade, volume=still_open, price=last.price, when=last.time, profit=total)
         self._events.info(

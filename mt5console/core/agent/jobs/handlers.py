@@ -39,10 +39,10 @@ from mt5console.core.agent.terminal_files import TerminalFolders
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import Position, SymbolSpec
 from mt5console.core.broker.mt5 import Broker
+from mt5console.core.broker.volume import VolumeError, fit_volume
 from mt5console.core.events import EventBus
 from mt5console.core.limits import LimitGuard
 from mt5console.core.settings import Settings
-from mt5console.core.strategy.risk import VolumeError, fit_volume
 
 SOURCE = "jobs"
 # The job types that ask the terminal (or the controller EA inside it); compile and deploy only

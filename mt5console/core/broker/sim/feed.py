@@ -14,6 +14,7 @@ from typing import Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.frames import Frame, bucket_starts, first_bucket_at_or_after
 from mt5console.core.broker.sim.symbols import SymbolSpec
@@ -22,18 +23,6 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
-RATES_DTYPE: Final = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
 TICKS_DTYPE: Final = np.dtype(
     [
         ("time", "<i8"),
