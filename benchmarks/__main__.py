@@ -117,4 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks import console_load  # the console under load: its own report after the peers'
+
+    sys.exit(max(main(), console_load.main(["--json"] if "--json" in sys.argv[1:] else [])))

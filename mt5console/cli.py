@@ -7,14 +7,17 @@ from collections.abc import Sequence
 
 from mt5console import __version__
 
-SUBCOMMANDS = ("check",)
+SUBCOMMANDS = ("check", "replay")
 
 USAGE = """\
 usage: mt5console [runtime options]            the console (runtime inside)
        mt5console --no-ui [runtime options]    headless: log lines on stdout, Ctrl-C stops
        mt5console check STRATEGY.json          validate a strategy (exit 0 valid, 2 invalid)
+       mt5console replay STRATEGY.json --data BARS.csv [--symbol S] [--timeframe TF]
+                         [--spread POINTS] [--json]   the live engine on the simulator over past bars
        mt5console --version
-run 'mt5console --help' for the runtime options, 'mt5console check --help' for the subcommand."""
+run 'mt5console --help' for the runtime options, 'mt5console check --help' and 'mt5console replay --help'
+for the subcommands."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mt5console.subcommands import check_main
 
         return check_main(args[1:])
+    if args and args[0] == "replay":
+        from mt5console.replay_cli import replay_main
+
+        return replay_main(args[1:])
     return run_main(args)
 
 
@@ -45,10 +52,9 @@ def run_main(args: list[str]) -> int:
     except SystemExit as exit_:  # argparse's own errors (unknown option, missing value)
         return 2 if exit_.code not in (0, None) else 0
     if not settings.no_ui:
-        print(
-            "mt5console: the Textual console is not built yet; running headless (as with --no-ui).",
-            file=sys.stderr,
-        )
+        from mt5console.ui.app import run_console
+
+        return run_console(settings)
     from mt5console import headless
 
     return headless.main(settings)

@@ -1,0 +1,312 @@
+"""The Textual console: ``mt5console`` without ``--no-ui``.
+
+One asyncio loop: the Runtime starts inside the app (an async worker started on mount) and stops
+when the user quits. The core's events arrive as ``CoreEvent`` messages; key actions are commands on
+the runtime's command bus, run as async workers (nothing here blocks: the broker's calls already run
+on its own thread). Every worker's failure is caught in ``on_worker_state_changed``, the one place
+that logs it and shows it as a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.worker import Worker, WorkerState
+
+from mt5console.core.broker.errors import BrokerError
+from mt5console.core.commands.bus import Command, CommandResult
+from mt5console.core.events import Event, PositionClosed
+from mt5console.core.limits import DEAL_TYPE_BALANCE, deal_result
+from mt5console.core.runtime import Runtime, StartupError
+from mt5console.core.settings import Settings
+from mt5console.ui.formatting import Palette
+from mt5console.ui.messages import CoreEvent, RuntimeReady
+from mt5console.ui.model import ConsoleModel, Pane
+from mt5console.ui.screens.confirm import ConfirmScreen
+from mt5console.ui.screens.main import KEY_NAMES, KEYS, MainScreen
+from mt5console.ui.themes import SHIPPED_THEME_DIR, console_variable_defaults, load_themes, user_theme_dir
+
+STOP_TIMEOUT = 1.5  # seconds, as the headless front end: the user asked to quit, so quit
+
+
+class ConsoleNotReady(Exception):
+    """A key was pressed before the runtime finished starting."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConsoleApp(App[None]):
+    CSS_PATH = "console.tcss"
+    TITLE = "mt5console"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        module: Callable[[], Any] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        theme_dirs: Iterable[Path] | None = None,
+    ) -> None:
+        """``module``: the MT5-like module factory handed to the Runtime (tests give a simulator on a
+        frozen clock); ``clock``: what the screen calls now (the header's time, ages, today's P&L)."""
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.runtime = Runtime(settings, module=module)
+        self.theme_dirs = (
+            tuple(theme_dirs)
+            if theme_dirs is not None
+            else (SHIPPED_THEME_DIR, user_theme_dir(settings.config_dir))
+        )
+        self.catalog = load_themes(self.theme_dirs)
+        for theme in self.catalog.themes.values():
+            self.register_theme(theme)
+        self.model = ConsoleModel(runners=self._runners, realised_profit=self._realised_profit)
+        self.main = MainScreen(
+            self.model,
+            broker=settings.broker,
+            simulated=self.runtime.simulated,
+            clock=clock,
+            verbose=settings.verbose,
+        )
+        self.palette = Palette.from_variables({})
+        self.panes_ready = asyncio.Event()  # set once the runtime started and the panes show it
+        self._unsubscribe: Callable[[], None] | None = None
+        self._stopping = False
+        self.startup_error: str | None = None
+        self._today_date: date | None = None  # the UTC day today's P&L was summed for
+
+    # ----------------------------------------------------------------- read-only views of the core
+
+    def _runners(self) -> Mapping[str, Any]:
+        engine = self.runtime.engine
+        return {} if engine is None else engine.runners
+
+    def _realised_profit(self, strategy_id: str) -> float:
+        store = self.runtime.store
+        if store is None:
+            return 0.0
+        return sum(trade.profit for trade in store.closed_trades(strategy_id, limit=100_000))
+
+    # ----------------------------------------------------------------- start
+
+    def get_default_screen(self) -> Screen[Any]:
+        return self.main
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return console_variable_defaults(self.current_theme)
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        name, problem = self.catalog.choose(self.settings.theme)
+        self.theme = name
+        self._theme_changed(self.current_theme)
+        self._unsubscribe = self.runtime.subscribe(self._forward)
+        for message in (*self.catalog.problems, *([problem] if problem else [])):
+            self.runtime.events.warning("console", message)
+            self.notify(message, title="Theme", severity="warning", timeout=8)
+        for note in self.catalog.notes:
+            self.runtime.events.info("console", note)
+        self.run_worker(self._start_runtime(), name="runtime start", group="runtime", exit_on_error=False)
+
+    def _forward(self, event: Event) -> None:
+        self.post_message(CoreEvent(event))
+
+    async def _start_runtime(self) -> None:
+        try:
+            await self.runtime.start()
+        except StartupError as error:
+            self.startup_error = f"mt5console: {error}"  # printed by run_console once the screen is gone
+            self.exit(return_code=error.exit_code)
+            return
+        self.post_message(RuntimeReady())
+        self.run_worker(self._watch_failure(), name="runtime watch", group="runtime", exit_on_error=False)
+
+    def on_runtime_ready(self, _: RuntimeReady) -> None:
+        # What exists now (libraries, strategies, indicator caches, widgets) lives as long as the
+        # console: take it out of the garbage collector's full passes, which otherwise scan it all
+        # every ~15 s and hold the loop for 100+ ms, a stall a key press would wait behind.
+        gc.collect()
+        gc.freeze()
+        self.model.remember_runners()
+        self.main.redraw(everything=True)
+        symbols = {*self.runtime.market.symbols, *(r.strategy.symbol for r in self._runners().values())}
+        self.run_worker(
+            self._learn_digits(symbols), name="symbol digits", group="digits", exit_on_error=False
+        )
+        self._refresh_today()
+        self.set_interval(30, self._new_day)
+
+    async def _learn_digits(self, symbols: Iterable[str]) -> None:
+        for symbol in sorted(symbols):
+            if symbol in self.main.digits:
+                continue
+            try:
+                self.main.digits[symbol] = (await self.runtime.broker.symbol(symbol)).digits
+            except BrokerError:
+                continue  # an unknown symbol keeps the generic price format
+        self.main.redraw({Pane.POSITIONS, Pane.CHART})
+        self.panes_ready.set()
+
+    def _new_day(self) -> None:
+        """At 00:00 UTC "today" starts again: yesterday's closed trades leave today's P&L."""
+        if self.runtime.started and self.clock().date() != self._today_date:
+            self._refresh_today()
+
+    def _refresh_today(self) -> None:
+        self.run_worker(self._today(), name="today's P&L", group="today", exclusive=True, exit_on_error=False)
+
+    async def _today(self) -> None:
+        """Today's closed result from the terminal's deal history (what a restart cannot forget)."""
+        now = self.clock()
+        self._today_date = now.date()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        deals = await self.runtime.broker.deals(midnight, now + timedelta(days=1))
+        self.main.today_realised = sum(deal_result(d) for d in deals if d.type != DEAL_TYPE_BALANCE)
+        self.main.redraw({Pane.ACCOUNT})
+
+    async def _watch_failure(self) -> None:
+        await self.runtime.failed.wait()
+        self.model.terminal, self.model.terminal_detail = "failed", "a service stopped: see the log"
+        self.main.redraw({Pane.HEADER})
+        self.notify(
+            "A service of the console stopped on an error (see the log). Quit and start again.",
+            title="Runtime",
+            severity="error",
+            timeout=30,
+        )
+
+    # ----------------------------------------------------------------- events
+
+    def on_core_event(self, message: CoreEvent) -> None:
+        self.main.apply(message.event)
+        if isinstance(message.event, PositionClosed) and self.runtime.started:
+            self._refresh_today()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's failure is reported: in the log (and so on disk) and on screen."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        message = f"{event.worker.name} failed: {type(error).__name__}: {error}"
+        self.runtime.events.error("console", message)
+        self.notify(message, title="Error", severity="error", timeout=15)
+
+    # ----------------------------------------------------------------- commands
+
+    def submit(self, name: str, parameters: Mapping[str, Any]) -> Worker[CommandResult]:
+        """Send a command from the keyboard through the command bus (validated, logged, stored)."""
+        return self.run_worker(
+            self._submit(name, dict(parameters)), name=name, group="commands", exit_on_error=False
+        )
+
+    async def _submit(self, name: str, parameters: dict[str, Any]) -> CommandResult:
+        bus = self.runtime.bus
+        if bus is None:
+            raise ConsoleNotReady("the console is still starting; try again in a moment")
+        result = await bus.submit(Command(name=name, parameters=parameters, source="keyboard"))
+        if not result.ok:
+            self.notify(result.error, title=f"{name} refused", severity="warning", timeout=8)
+        return result
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        if screen is self.main:
+            for key, action, label, text in KEYS:
+                shown = KEY_NAMES.get(key, key)
+                yield SystemCommand(
+                    f"{label} ({shown})", text[0].upper() + text[1:], getattr(screen, f"action_{action}")
+                )
+        yield from super().get_system_commands(screen)
+
+    # ----------------------------------------------------------------- themes
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self.palette = Palette.from_variables(self.theme_variables)
+        if self.main.is_mounted:
+            self.main.restyle(self.palette)
+
+    def next_theme(self) -> str:
+        name = self.catalog.next_after(self.theme)
+        self.theme = name
+        self.runtime.events.info("console", f"theme {name}")
+        return name
+
+    # ----------------------------------------------------------------- quit
+
+    async def action_quit(self) -> None:
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        running = self.model.running_count
+        positions = len(self.model.positions)
+        if not running and not positions:
+            self.run_worker(self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False)
+            return
+        parts = []
+        if running:
+            parts.append(f"{running} strateg{'y runs' if running == 1 else 'ies run'}")
+        if positions:
+            parts.append(f"{positions} position(s) are open")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(
+                    self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False
+                )
+
+        self.push_screen(
+            ConfirmScreen(
+                "Quit the console?",
+                " and ".join(parts) + ". Running strategies start again with the console; "
+                "open positions stay open in the terminal (their stops and targets still hold).",
+                yes="Quit",
+                no="Stay",
+            ),
+            answered,
+        )
+
+    async def shutdown(self) -> None:
+        """Stop the runtime (bounded in time), then leave."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await self._stop_runtime()
+        self.exit(return_code=1 if self.runtime.failed.is_set() else 0)
+
+    async def _stop_runtime(self) -> None:
+        self.workers.cancel_group(self, "runtime")
+        try:
+            await asyncio.wait_for(self.runtime.stop(), timeout=STOP_TIMEOUT)
+        except TimeoutError:
+            self.runtime.events.warning("console", "stop took too long; exiting anyway")
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        gc.unfreeze()  # what was frozen at start may be collected again (it matters in the tests)
+
+    async def on_unmount(self) -> None:
+        if self.runtime.started or self.runtime.store is not None:  # left without shutdown()
+            await self._stop_runtime()
+
+
+def run_console(settings: Settings) -> int:
+    """Run the console until the user quits; the exit code follows INTERFACE.md."""
+    app = ConsoleApp(settings)
+    app.run()
+    if app.startup_error:
+        print(app.startup_error, file=sys.stderr)
+    return app.return_code or 0

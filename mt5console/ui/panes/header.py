@@ -1,0 +1,112 @@
+"""The header line: who we trade with and whether the link is up, at a glance.
+
+``mt5console │ SIMULATED │ #5001 MetaQuotes-Demo │ ● connected   platform ok │ pusher subscribed │
+13:00:05 UTC``. SIMULATED is drawn in the theme's warning colour so that nobody mistakes the simulator
+for a real account; the platform, Pusher and agent links appear once they report (when configured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from mt5console.ui.formatting import DEFAULT_PALETTE, Palette
+from mt5console.ui.model import ConsoleModel
+
+SEPARATOR = " │ "
+
+
+GOOD_LINKS = frozenset({"connected", "subscribed", "ok", "online"})
+FAILING_LINKS = frozenset({"platform-unreachable", "terminal-lost"})
+
+
+def link_style(state: str, palette: Palette) -> Style:
+    if state in GOOD_LINKS:
+        return palette.profit
+    if state in FAILING_LINKS:
+        return palette.error
+    return palette.warning  # connecting, reconnecting, retrying, pairing: on its way
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        width: 1fr;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(
+        self, model: ConsoleModel, *, broker: str, simulated: bool, clock: Callable[[], datetime]
+    ) -> None:
+        super().__init__(id="status")
+        self._model = model
+        self._broker = broker
+        self._simulated = simulated
+        self._clock = clock
+        self.palette = DEFAULT_PALETTE
+
+    def on_mount(self) -> None:
+        self.redraw()
+        self.set_interval(1.0, self.redraw)
+
+    def restyle(self, palette: Palette) -> None:
+        self.palette = palette
+        self.redraw()
+
+    def redraw(self) -> None:
+        # The clock keeps its place on the right; when the line is too long the left part gives way.
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, justify="right")
+        grid.add_row(self.line(), self.right())
+        self.update(grid, layout=False)  # one line whatever it says: no need to lay the screen out again
+
+    def right(self) -> Text:
+        """The platform, Pusher and agent links (when configured), then the clock."""
+        text = Text(no_wrap=True)
+        for name, link in self._model.links.items():
+            style = link_style(link.state, self.palette)
+            text.append(f"{name} ")
+            text.append(link.state, style=style)
+            if link.detail:
+                text.append(f" ({link.detail})", style=self.palette.muted)
+            text.append(SEPARATOR)
+        text.append(self._clock().strftime("%H:%M:%S UTC"))
+        return text
+
+    def line(self) -> Text:
+        palette = self.palette
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("mt5console", style=Style(bold=True))
+        text.append(SEPARATOR)
+        if self._simulated:
+            text.append(" SIMULATED ", style=Style(bold=True, reverse=True) + palette.warning)
+        else:
+            text.append(self._broker.upper(), style=Style(bold=True))
+        account = self._model.account
+        if account is not None:
+            kind = "" if self._simulated else (" demo" if account.demo else " REAL")
+            text.append(SEPARATOR + f"#{account.login} {account.server}{kind}")
+        text.append(SEPARATOR)
+        state = self._model.terminal
+        style = {
+            "connected": palette.profit,
+            "connecting": palette.warning,
+            "reconnecting": palette.warning,
+            "lost": palette.error,
+            "failed": palette.error,
+        }.get(state, Style())
+        text.append("● ", style=style)
+        text.append(state, style=style + Style(bold=state != "connected"))
+        if self._model.terminal_detail:
+            text.append(f" ({self._model.terminal_detail})", style=palette.muted)
+        return text
