@@ -36,6 +36,7 @@ from mt5console.ui.screens.confirm import ConfirmScreen
 from mt5console.ui.screens.main import KEY_NAMES, KEYS, MainScreen
 from mt5console.ui.themes import SHIPPED_THEME_DIR, console_variable_defaults, load_themes, user_theme_dir
 
+REFREEZE_SECONDS = 600.0
 STOP_TIMEOUT = 1.5  # seconds, as the headless front end: the user asked to quit, so quit
 
 
@@ -89,6 +90,8 @@ class ConsoleApp(App[None]):
         self._stopping = False
         self.startup_error: str | None = None
         self._today_date: date | None = None  # the UTC day today's P&L was summed for
+        self._today_wanted = False
+        self._today_running = False
 
     # ----------------------------------------------------------------- read-only views of the core
 
@@ -142,6 +145,7 @@ class ConsoleApp(App[None]):
         # every ~15 s and hold the loop for 100+ ms, a stall a key press would wait behind.
         gc.collect()
         gc.freeze()
+        self.set_interval(REFREEZE_SECONDS, self._refreeze)
         self.model.remember_runners()
         self.main.redraw(everything=True)
         symbols = {*self.runtime.market.symbols, *(r.strategy.symbol for r in self._runners().values())}
@@ -150,6 +154,12 @@ class ConsoleApp(App[None]):
         )
         self._refresh_today()
         self.set_interval(30, self._new_day)
+
+    def _refreeze(self) -> None:
+        """What lived through the last minutes (log lines, cached drawings) joins the frozen part, so
+        that the collector's full passes stay short however long the console runs."""
+        gc.collect()
+        gc.freeze()
 
     async def _learn_digits(self, symbols: Iterable[str]) -> None:
         for symbol in sorted(symbols):
@@ -168,16 +178,25 @@ class ConsoleApp(App[None]):
             self._refresh_today()
 
     def _refresh_today(self) -> None:
-        self.run_worker(self._today(), name="today's P&L", group="today", exclusive=True, exit_on_error=False)
+        """Sum today's deals again (once more after the current sum, if one is under way)."""
+        self._today_wanted = True
+        if not self._today_running:
+            self._today_running = True
+            self.run_worker(self._today(), name="today's P&L", group="today", exit_on_error=False)
 
     async def _today(self) -> None:
         """Today's closed result from the terminal's deal history (what a restart cannot forget)."""
-        now = self.clock()
-        self._today_date = now.date()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        deals = await self.runtime.broker.deals(midnight, now + timedelta(days=1))
-        self.main.today_realised = sum(deal_result(d) for d in deals if d.type != DEAL_TYPE_BALANCE)
-        self.main.redraw({Pane.ACCOUNT})
+        try:
+            while self._today_wanted:
+                self._today_wanted = False
+                now = self.clock()
+                self._today_date = now.date()
+                midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                deals = await self.runtime.broker.deals(midnight, now + timedelta(days=1))
+                self.main.today_realised = sum(deal_result(d) for d in deals if d.type != DEAL_TYPE_BALANCE)
+                self.main.redraw({Pane.ACCOUNT})
+        finally:
+            self._today_running = False
 
     async def _watch_failure(self) -> None:
         await self.runtime.failed.wait()

@@ -65,36 +65,43 @@ class KeyedTable(DataTable[Text]):
             self._widths = widths
             self._clear_caches()
 
-    def _rewrite(self, key: str, changes: Sequence[tuple[str, Text]]) -> None:
-        """Put new values in cells of one row and forget only that row's cached drawing."""
-        row_key = RowKey(key)
-        data = self._data[row_key]
-        wider = False
-        for column_key, value in changes:
-            column = ColumnKey(column_key)
-            data[column] = value
-            if self.columns[column].auto_width and value.cell_len > self.columns[column].content_width:
-                self._updated_cells.add(CellKey(row_key, column))  # measured when idle
-                wider = True
-        if wider:
-            self._require_update_dimensions = True
-        index = self.get_row_index(row_key)
-        region = self._get_row_region(index)  # the row's lines, in the table's own coordinates
-        lines = range(region.y, region.bottom)
+    def _rewrite(self, changes: Mapping[str, Sequence[tuple[str, Text]]]) -> None:
+        """Put new values in cells and forget only the changed rows' cached drawings.
+
+        One pass over each cache for all the rows a sync changed (a bar close changes many at once).
+        """
+        row_keys: set[RowKey] = set()
+        indexes: set[int] = set()
+        lines: set[int] = set()
+        for key, cells in changes.items():
+            row_key = RowKey(key)
+            data = self._data[row_key]
+            for column_key, value in cells:
+                column = ColumnKey(column_key)
+                data[column] = value
+                if self.columns[column].auto_width and value.cell_len > self.columns[column].content_width:
+                    self._updated_cells.add(CellKey(row_key, column))  # measured when idle
+                    self._require_update_dimensions = True
+            index = self.get_row_index(row_key)
+            region = self._get_row_region(index)  # the row's lines, in the table's own coordinates
+            row_keys.add(row_key)
+            indexes.add(index)
+            lines.update(range(region.y, region.bottom))
         # (LRUCache is not iterable itself: its keys() are.)
-        cells = self._cell_render_cache.keys()
-        for cell in [k for k in cells if k[0] == row_key]:
+        cells_drawn = self._cell_render_cache.keys()
+        for cell in [k for k in cells_drawn if k[0] in row_keys]:
             self._cell_render_cache.discard(cell)
-        drawn_rows = self._row_render_cache.keys()
-        for drawn in [k for k in drawn_rows if k[0] == row_key]:
+        rows_drawn = self._row_render_cache.keys()
+        for drawn in [k for k in rows_drawn if k[0] in row_keys]:
             self._row_render_cache.discard(drawn)
         renderables = self._row_renderable_cache.keys()
-        for renderable in [k for k in renderables if k[1] == index]:
+        for renderable in [k for k in renderables if k[1] in indexes]:
             self._row_renderable_cache.discard(renderable)
-        drawn_lines = self._line_cache.keys()
-        for line in [k for k in drawn_lines if k[0] in lines]:
+        lines_drawn = self._line_cache.keys()
+        for line in [k for k in lines_drawn if k[0] in lines]:
             self._line_cache.discard(line)
-        self.refresh_row(index)
+        for index in indexes:
+            self.refresh_row(index)
 
     def selected_key(self) -> str | None:
         """The key of the row under the cursor (never the pinned row)."""
@@ -131,6 +138,7 @@ class KeyedTable(DataTable[Text]):
             del self._shown[self._pinned]
             new.append(self._pinned)
         keys = [column.key for column in self._columns_spec]
+        rewrites: dict[str, list[tuple[str, Text]]] = {}
         for key, cells in wanted.items():
             shown = self._shown.get(key)
             if shown is None or cells is self._given.get(key):
@@ -138,9 +146,11 @@ class KeyedTable(DataTable[Text]):
             signatures = tuple(_signature(cell) for cell in cells)
             changes = [(keys[i], cells[i]) for i, signature in enumerate(signatures) if signature != shown[i]]
             if changes:
-                self._rewrite(key, changes)
+                rewrites[key] = changes
                 self.cell_updates += len(changes)
                 self._shown[key] = signatures
+        if rewrites:
+            self._rewrite(rewrites)
         for key in new:
             self.add_row(*wanted[key], key=key)
             self._shown[key] = tuple(_signature(cell) for cell in wanted[key])
