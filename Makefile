@@ -8,7 +8,7 @@ SOKETI := tests/soketi/node_modules/.bin/soketi
 # root installs apt packages directly; anyone else through sudo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test-deps system-deps run test lint typecheck pytest bench clean
+.PHONY: setup test-deps system-deps run run-headless test lint typecheck pytest bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: setup
+	$(BIN)/mt5console --broker sim --strategies examples/strategies
+
+run-headless: setup
 	$(BIN)/mt5console --no-ui --broker sim --strategies examples/strategies
 
 lint: setup
