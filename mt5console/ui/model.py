@@ -138,8 +138,11 @@ class ConsoleModel:
             waiting = f"{event.outbox_length} waiting" if event.outbox_length else ""
             name, link = "platform", Link(event.state, ", ".join(d for d in (retry, waiting) if d))
         else:
-            failed = f"{event.jobs_failed} job(s) failed" if event.jobs_failed else ""
-            name, link = "agent", Link(event.state, failed)
+            jobs = f"jobs {event.jobs_done} done, {event.jobs_failed} failed"
+            beat = (
+                f"heartbeat {event.last_heartbeat:%H:%M:%S}" if event.last_heartbeat else "no heartbeat yet"
+            )
+            name, link = "agent", Link(event.state, f"{beat}, {jobs}")
         if link.state in ("off", "stopped"):
             self.links.pop(name, None)  # not configured, or stopped with the console: nothing to show
         else:

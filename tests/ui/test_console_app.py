@@ -4,6 +4,7 @@ palette, the header's link state, and a start that fails."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +244,11 @@ async def test_header_shows_the_platform_pusher_and_agent_links(
         right = status.right().plain
         assert "pusher reconnecting (retry in 4s)" in right
         assert "platform retrying (retry in 2s, 3 waiting)" in right
-        assert "agent online (1 job(s) failed)" in right
+        assert "agent online (no heartbeat yet, jobs 2 done, 1 failed)" in right
+        beat = datetime(2026, 11, 18, 13, 0, 30, tzinfo=UTC)
+        events.publish(AgentStateChanged(state="online", last_heartbeat=beat, jobs_done=3, jobs_failed=1))
+        await pilot.pause()
+        assert "agent online (heartbeat 13:00:30, jobs 3 done, 1 failed)" in status.right().plain
         events.publish(PusherStateChanged(state="subscribed", channel="private-executor-7"))
         events.publish(AgentStateChanged(state="off", last_heartbeat=None, jobs_done=2, jobs_failed=1))
         await pilot.pause()
