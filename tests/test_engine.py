@@ -254,3 +254,13 @@ async def test_a_partial_exit_closes_half_and_moves_the_stop(tmp_path: Path) -> 
         assert "moved the stop of #" in rig.text()
     finally:
         await rig.close()
+
+
+def test_close_comments_keep_their_reason_within_mt5s_31_characters() -> None:
+    from mt5console.core.strategy.tracker import close_comment
+
+    long_tag = "mt5c:" + "x" * 40
+    for reason in ("exit", "partial", "stop", "close"):
+        comment = close_comment(long_tag, reason)
+        assert len(comment) <= 31 and comment.endswith(f":{reason}")
+    assert close_comment("mt5c:keyboard", "close") == "mt5c:keyboard:close"

@@ -27,7 +27,7 @@ from mt5console.core.strategy.filters import unsupported_enabled_filters
 from mt5console.core.strategy.indicators import IndicatorCache
 from mt5console.core.strategy.model import FieldError, Strategy, StrategyError, parse_strategy
 from mt5console.core.strategy.summary import summarize
-from mt5console.core.strategy.tracker import TradeTracker
+from mt5console.core.strategy.tracker import TradeTracker, close_comment
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +211,7 @@ class StrategyEngine:
         positions = await self._broker.positions(ticket=ticket)
         if not positions:
             raise EngineError(f"position #{ticket} is not open")
-        await self._broker.close_position(
-            ticket, volume=volume, comment=f"mt5c:close by {by}"[:27] + ":close"
-        )
+        await self._broker.close_position(ticket, volume=volume, comment=close_comment(f"mt5c:{by}", "close"))
         self._events.info(
             "engine", f"closed {'' if volume is None else f'{volume:g} lots of '}#{ticket} ({by})"
         )
@@ -222,7 +220,9 @@ class StrategyEngine:
         closed = 0
         for position in await self._broker.positions(symbol=symbol):
             try:
-                await self._broker.close_position(position.ticket, comment="mt5c:close all:close")
+                await self._broker.close_position(
+                    position.ticket, comment=close_comment(f"mt5c:{by}", "close")
+                )
                 closed += 1
             except BrokerError as error:
                 self._events.error("engine", f"could not close #{position.ticket}: {error}")

@@ -44,9 +44,13 @@ REASON_WORDS = {
 }
 
 
-def close_comment(strategy_tag: str, reason: str) -> str:
-    """The comment of a closing order (MT5 keeps 31 characters)."""
-    return f"{strategy_tag}:{reason}"[:31]
+COMMENT_LENGTH = 31  # MT5 keeps 31 characters of an order's comment
+
+
+def close_comment(tag: str, reason: str) -> str:
+    """The comment of a closing order: ``tag:reason``, the tag shortened so that the reason, which
+    ``exit_reason`` reads back from the deal, always survives MT5's limit."""
+    return f"{tag[: COMMENT_LENGTH - len(reason) - 1]}:{reason}"
 
 
 def _moved(now: float, before: float) -> bool:
