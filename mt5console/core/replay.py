@@ -16,17 +16,16 @@ Speed comes from not calling the engine on bars where it provably does nothing (
 and from the simulator fast-forwarding between those bars with one numpy search per open position
 (``SimTerminal.advance_to``); the indicator cache is primed with each series computed once over the
 whole history (TA-Lib is causal), so the runner reads O(1) views instead of computing per bar.
-The store is a throwaway SQLite file in a temporary folder: the user's database is never touched.
+The store is a throwaway SQLite database in memory (same schema and code as the file): the user's
+database is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
@@ -154,10 +153,7 @@ async def run_replay_async(
     )
     rates = terminal.replay_rates
     check_spacing(rates, parsed.timeframe, data)
-    with tempfile.TemporaryDirectory(prefix="mt5console-replay-") as folder:
-        trades, turns, digits, computations = await _replay(
-            terminal, parsed, definition, rates, Path(folder), progress
-        )
+    trades, turns, digits, computations = await _replay(terminal, parsed, definition, rates, progress)
     return ReplayResult(
         symbol=parsed.symbol,
         timeframe=parsed.timeframe,
@@ -191,7 +187,6 @@ async def _replay(
     strategy: Strategy,
     definition: object,
     rates: np.ndarray,
-    folder: Path,
     progress: Progress | None,
 ) -> tuple[tuple[ReplayTrade, ...], int, int, int]:
     """The replay proper: the trades, the engine's turns, the symbol's digits, the cache's misses."""
@@ -200,7 +195,7 @@ async def _replay(
     watch = _Watch()
     events.subscribe(watch)
     broker = Broker(lambda: terminal, events=events, simulated=True, inline=True)
-    store = Store(folder / "replay.db", durable=False)  # thrown away at the end: no fsync
+    store = Store.in_memory()  # thrown away at the end: never on disk
     try:
         await broker.connect()
         history = FullHistory(rates)

@@ -1,5 +1,10 @@
-"""The SQLite store (sqlmodel, WAL): strategies, trades, deals, jobs, commands, outbox, event log."""
+"""The SQLite store (sqlmodel, WAL): strategies, trades, deals, jobs, commands, outbox, event log.
 
+Trades and deals are handed out as immutable snapshots (Trade, StoredDeal) read on a direct sqlite3
+connection (direct.py says why); TradeRecord and DealRecord remain their tables' definitions.
+"""
+
+from mt5console.core.store.deals import DealLike
 from mt5console.core.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     MIGRATIONS,
@@ -14,6 +19,7 @@ from mt5console.core.store.errors import (
     SchemaVersionError,
     StoreError,
 )
+from mt5console.core.store.snapshots import StoredDeal, Trade
 from mt5console.core.store.store import Store
 from mt5console.core.store.strategies import MAGIC_MAX, MAGIC_MIN, preferred_magic
 from mt5console.core.store.tables import (
@@ -30,7 +36,6 @@ from mt5console.core.store.tables import (
     TradeRecord,
     TradeStatus,
 )
-from mt5console.core.store.trades import DealLike
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
@@ -53,8 +58,10 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "StoreError",
+    "StoredDeal",
     "StrategyRecord",
     "StrategyState",
+    "Trade",
     "TradeRecord",
     "TradeStatus",
     "create_sqlite_engine",

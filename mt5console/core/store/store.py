@@ -17,4 +17,7 @@ class Store(StrategyStore, TradeStore, JobStore, OutboxStore):
     Opening creates a new file, migrates an older schema, and refuses (SchemaVersionError) a file
     written by a newer mt5console. Bad input raises InvalidRecordError naming the argument, and
     writes nothing.
+
+    ``Store.in_memory()`` is a throwaway store (the replay's): the same API and checks on a database
+    that lives in memory until close(), shared between threads but not processes.
     """

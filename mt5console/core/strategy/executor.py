@@ -28,6 +28,7 @@ from mt5console.core.limits import LimitGuard
 from mt5console.core.strategy.conditions import EntryGate, evaluate, explain
 from mt5console.core.strategy.exits import initial_levels
 from mt5console.core.strategy.filters import (
+    FILTER_ORDER,
     FilterContext,
     OpenExposure,
     check_filters,
@@ -99,6 +100,10 @@ class StrategyRunner:
         self._gates = [EntryGate() for _ in strategy.entries]
         self._plans: dict[int, PartialPlan] = {}
         self.tag = strategy_tag(strategy.strategy_id)
+        # Without an enabled filter there is nothing to check, so no context (and no data) to gather.
+        self._filtered = any(
+            getattr(strategy.filters, field).enabled for _name, field, _check in FILTER_ORDER
+        )
 
     # ----------------------------------------------------------------- helpers
 
@@ -117,12 +122,26 @@ class StrategyRunner:
         self._say(f"entry blocked: {message}")
 
     def _values(self, bars: np.ndarray) -> Callable[[Operand], np.ndarray]:
+        """The series of each operand over ``bars``, asked of the shared cache once per bar: the
+        evaluation, its explanation and the exit group read the same operands several times."""
         symbol, timeframe = self.strategy.symbol, self.strategy.timeframe
-        return lambda operand: self._cache.series(symbol, timeframe, operand, bars)
+        read: dict[str, np.ndarray] = {}
+
+        def values(operand: Operand) -> np.ndarray:
+            found = read.get(operand.name)
+            if found is None:
+                found = read[operand.name] = self._cache.series(symbol, timeframe, operand, bars)
+            return found
+
+        return values
 
     async def my_positions(self) -> list[Position]:
         positions = await self._broker.positions(symbol=self.strategy.symbol)
-        return [p for p in positions if p.magic == self.magic]
+        return self._mine(positions)
+
+    def _mine(self, positions: Sequence[Position]) -> list[Position]:
+        symbol, magic = self.strategy.symbol, self.magic
+        return [p for p in positions if p.magic == magic and p.symbol == symbol]
 
     # ----------------------------------------------------------------- the bar
 
@@ -134,7 +153,10 @@ class StrategyRunner:
         decided_at = datetime.fromtimestamp(bar_open + TIMEFRAME_SECONDS[timeframe], UTC)
         values = self._values(bars)
         point = self.spec.point
-        positions = await self.my_positions()
+        # Every open position, once: this strategy's own are picked from it, and an entry's global
+        # limits count it (read after the strategies before this one in the poll have acted).
+        everyone = list(await self._broker.positions())
+        positions = self._mine(everyone)
         exit_group = self.strategy.exits.conditions
         if positions and exit_group is not None and evaluate(exit_group, values, point=point):
             self._say(f"exit condition holds: {explain(exit_group, values, point=point)}")
@@ -145,6 +167,8 @@ class StrategyRunner:
             positions = await self._manage_partials(positions, bars)
         if self.paused:
             return
+        if everyone and (positions != self._mine(everyone)):
+            everyone = list(await self._broker.positions())  # exits or partials changed what is open
         for index, entry in enumerate(self.strategy.entries):
             if not evaluate(entry.conditions, values, point=point):
                 continue
@@ -154,34 +178,42 @@ class StrategyRunner:
             self.status.last_signal = f"{entry.side.value} {reason}"
             self.status.last_signal_time = decided_at
             self._say(f"{entry.side.value} signal on {symbol} {timeframe}: {reason}")
-            opened = await self._enter(entry.side, index, bars, positions, decided_at)
+            opened = await self._enter(entry.side, index, bars, positions, everyone, decided_at)
             if opened is not None:
                 positions.append(opened)
+                everyone.append(opened)
 
     async def _enter(
-        self, side: Side, index: int, bars: np.ndarray, positions: list[Position], when: datetime
+        self,
+        side: Side,
+        index: int,
+        bars: np.ndarray,
+        positions: list[Position],
+        everyone: list[Position],
+        when: datetime,
     ) -> Position | None:
+        """``positions``: this strategy's open positions; ``everyone``: all of the account's."""
         strategy = self.strategy
         if len(positions) >= strategy.risk.max_positions:
             self._blocked(when, f"maxPositions {strategy.risk.max_positions} reached ({len(positions)} open)")
             return None
-        everyone = list(await self._broker.positions())  # fresh: another strategy may just have entered
         tick = await self._broker.tick(strategy.symbol)
-        exposure = tuple(OpenExposure(p.symbol, p.side) for p in everyone)
-        context = FilterContext(
-            now=when,
-            spec=self.spec,
-            timeframe=strategy.timeframe,
-            side=side,
-            bars=bars,
-            tick=tick,
-            other_bars=await self._other_bars(exposure),
-            open_exposure=exposure,
-        )
-        for verdict in check_filters(strategy.filters, context):
-            if not verdict.passed:
-                self._blocked(when, f"{verdict.name} filter: {verdict.reason}")
-                return None
+        if self._filtered:
+            exposure = tuple(OpenExposure(p.symbol, p.side) for p in everyone)
+            context = FilterContext(
+                now=when,
+                spec=self.spec,
+                timeframe=strategy.timeframe,
+                side=side,
+                bars=bars,
+                tick=tick,
+                other_bars=await self._other_bars(exposure),
+                open_exposure=exposure,
+            )
+            for verdict in check_filters(strategy.filters, context):
+                if not verdict.passed:
+                    self._blocked(when, f"{verdict.name} filter: {verdict.reason}")
+                    return None
         price = tick.ask if side is Side.BUY else tick.bid
         try:
             levels = initial_levels(strategy.exits, side, price, self.spec, bars)

@@ -18,7 +18,7 @@ from mt5console.core.broker.errors import BrokerError
 from mt5console.core.broker.models import Deal, OrderResult, Position, Side
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus, PositionClosed, PositionOpened, TradeUpdate
-from mt5console.core.store import Store, TradeRecord
+from mt5console.core.store import Store, Trade, TradeStatus
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def exit_reason(deal: Deal) -> str:
 class _Closing:
     """What the terminal's closing deals of a position say, beside its trade as the store has it."""
 
-    trade: TradeRecord
+    trade: Trade
+    deals: tuple[Deal, ...]  # every deal of the position, oldest first: recorded with the close
     last: Deal  # the latest closing deal: its price and time are the close's
     total: float  # the profit of every closing deal so far
 
@@ -95,6 +96,22 @@ class TradeTracker:
         self._store = store
         self._events = events
         self._strategy_of_magic = strategy_of_magic
+        # The open trades as they are on disk, read once and then written through: the tracker is
+        # the only writer of trades, so it need not read them back at every change of positions.
+        self._open: dict[int, Trade] | None = None
+
+    def _open_trades(self) -> dict[int, Trade]:
+        if self._open is None:
+            self._open = {trade.ticket: trade for trade in self._store.open_trades()}
+        return self._open
+
+    def _remember(self, trade: Trade) -> None:
+        """Keep the cache equal to what the store just returned for ``trade``."""
+        open_trades = self._open_trades()
+        if trade.status is TradeStatus.OPEN:
+            open_trades[trade.ticket] = trade
+        else:
+            open_trades.pop(trade.ticket, None)
 
     def record_open(
         self,
@@ -111,7 +128,7 @@ class TradeTracker:
     ) -> None:
         """Write an order the console itself just filled, then tell the front ends."""
         # The market poll may have adopted the new position already: it is reported once, not twice.
-        known = self._store.trade_by_ticket(result.position) is not None
+        known = result.position in self._open_trades()
         position = Position(
             ticket=result.position,
             symbol=symbol,
@@ -136,21 +153,26 @@ class TradeTracker:
     async def sync(self, positions: tuple[Position, ...]) -> None:
         """Bring the store in line with the terminal's open positions."""
         by_ticket = {p.ticket: p for p in positions}
-        for trade in self._store.open_trades():
+        for trade in list(self._open_trades().values()):  # a copy: record_open may add while we await
             position = by_ticket.get(trade.ticket)
             if position is None:
-                await self._closed(trade.ticket, trade.strategy_id, trade.symbol)
+                await self._closed(trade)
             elif position.volume < trade.remaining_volume - 1e-9:
-                await self._partially_closed(trade.ticket, trade.remaining_volume - position.volume)
+                await self._partially_closed(trade, trade.remaining_volume - position.volume)
             elif _moved(position.sl, trade.sl) or _moved(position.tp, trade.tp):
                 self._stops_modified(position)
         for position in positions:
-            if self._store.trade_by_ticket(position.ticket) is None:
+            # A position without an open trade is new to the store (its trade may also have been
+            # written by record_open while this sync awaited the terminal: then it is not adopted).
+            if (
+                position.ticket not in self._open_trades()
+                and self._store.trade_by_ticket(position.ticket) is None
+            ):
                 self._adopt(position)
 
-    def _record_position(self, position: Position, strategy_id: str | None) -> TradeRecord:
+    def _record_position(self, position: Position, strategy_id: str | None) -> Trade:
         """The open trade of ``position`` written to the store (idempotent by ticket)."""
-        return self._store.record_trade_open(
+        trade = self._store.record_trade_open(
             ticket=position.ticket,
             position_id=position.identifier or position.ticket,
             strategy_id=strategy_id,
@@ -164,6 +186,8 @@ class TradeTracker:
             magic=position.magic,
             comment=position.comment,
         )
+        self._remember(trade)
+        return trade
 
     def _adopt(self, position: Position) -> None:
         strategy_id = self._strategy_of_magic(position.magic) if position.magic else None
@@ -180,12 +204,13 @@ class TradeTracker:
 
     def _stops_modified(self, position: Position) -> None:
         trade = self._store.update_trade_stops(position.ticket, sl=position.sl, tp=position.tp)
+        self._remember(trade)
         self._report("modified", trade, volume=trade.remaining_volume, price=trade.open_price, when=None)
 
     def _report(
         self,
         event: str,
-        trade: TradeRecord,
+        trade: Trade,
         *,
         volume: float,
         price: float,
@@ -209,7 +234,10 @@ class TradeTracker:
             )
         )
 
-    async def _deals(self, ticket: int) -> list[Deal]:
+    async def _closing(self, trade: Trade) -> _Closing | None:
+        """The closing deals of ``trade``'s position as the terminal has them; None when it has none
+        yet (or cannot say)."""
+        ticket = trade.ticket
         now = datetime.now(UTC)
         try:
             deals = await self._broker.deals(
@@ -217,28 +245,28 @@ class TradeTracker:
             )
         except BrokerError as error:
             self._events.warning("trades", f"could not read the deals of position #{ticket}: {error}")
-            return []
-        for deal in deals:
-            self._store.record_deal(deal)
-        return sorted(deals, key=lambda d: (d.time, d.ticket))
-
-    async def _closing(self, ticket: int) -> _Closing | None:
-        """The closing deals of position ``ticket`` read (and recorded), with its trade; None when the
-        terminal has no closing deal for it yet or the store no trade."""
-        outs = [d for d in await self._deals(ticket) if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
-        trade = self._store.trade_by_ticket(ticket)
-        if not outs or trade is None:
             return None
-        return _Closing(trade=trade, last=outs[-1], total=sum(d.profit for d in outs))
+        ordered = sorted(deals, key=lambda d: (d.time, d.ticket))
+        outs = [d for d in ordered if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
+        if not outs:
+            return None
+        return _Closing(trade=trade, deals=tuple(ordered), last=outs[-1], total=sum(d.profit for d in outs))
 
-    async def _partially_closed(self, ticket: int, volume: float) -> None:
-        closing = await self._closing(ticket)
+    async def _partially_closed(self, trade: Trade, volume: float) -> None:
+        closing = await self._closing(trade)
         if closing is None:
             return
-        last, realised = closing.last, closing.unbooked
+        ticket, last, realised = trade.ticket, closing.last, closing.unbooked
+        # The deals and the partial close in one transaction: never one on disk without the other.
         trade = self._store.record_trade_partial(
-            ticket, volume=round(volume, 8), price=last.price, profit=realised, when=last.time
+            ticket,
+            volume=round(volume, 8),
+            price=last.price,
+            profit=realised,
+            when=last.time,
+            deals=closing.deals,
         )
+        self._remember(trade)
         self._report(
             "partial", trade, volume=round(volume, 8), price=last.price, when=last.time, profit=realised
         )
@@ -246,8 +274,9 @@ class TradeTracker:
             "trades", f"partial close of #{ticket}: {volume:g} lots at {last.price}, profit {realised:.2f}"
         )
 
-    async def _closed(self, ticket: int, strategy_id: str | None, symbol: str) -> None:
-        closing = await self._closing(ticket)
+    async def _closed(self, trade: Trade) -> None:
+        ticket, strategy_id, symbol = trade.ticket, trade.strategy_id, trade.symbol
+        closing = await self._closing(trade)
         if closing is None:
             self._events.warning(
                 "trades",
@@ -256,10 +285,16 @@ class TradeTracker:
             return
         last, total = closing.last, closing.total
         reason = exit_reason(last)
-        still_open = closing.trade.remaining_volume
+        still_open = trade.remaining_volume
         trade = self._store.record_trade_close(
-            ticket, price=last.price, when=last.time, profit=closing.unbooked, exit_reason=reason
+            ticket,
+            price=last.price,
+            when=last.time,
+            profit=closing.unbooked,
+            exit_reason=reason,
+            deals=closing.deals,
         )
+        self._remember(trade)
         self._report("closed", trade, volume=still_open, price=last.price, when=last.time, profit=total)
         self._events.info(
             strategy_id or "trades",

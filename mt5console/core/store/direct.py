@@ -1,0 +1,147 @@
+"""The store's direct sqlite3 connection: the fast path of trades and deals.
+
+Why this bypasses the ORM: the replay (mt5console replay, issue 3's benchmark) writes every trade
+and deal through the store, and an ORM Session per call (identity map, unit of work, a SQLModel
+object per row) costs 300-500 µs a call, about 18 statements and 7 commits per trade; plain
+parameterised SQL on one connection (sqlite3 caches the prepared statements) costs little more than
+SQLite's own work (its file locks and page writes), and returns light frozen snapshots. The
+guarantees stay those of the rest of the store, which keeps using sqlmodel: the connection is
+configured exactly like the engine's (engine.configure_connection: WAL, busy timeout, synchronous,
+foreign keys), every write is one BEGIN IMMEDIATE ... COMMIT, and a lock makes it safe to share
+between threads. The sqlmodel tables stay the schema; this module only reads and writes their rows,
+in the very representation the ORM's column types use (see ``to_db_time``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from functools import lru_cache
+from types import TracebackType
+from typing import Any
+
+from mt5console.core.store.column_types import require_aware
+from mt5console.core.store.engine import Location, configure_connection
+from mt5console.core.store.errors import StoreError
+
+Row = tuple[Any, ...]
+
+
+# SQLAlchemy's own storage format for DATETIME on SQLite (sqlalchemy.dialects.sqlite.DATETIME).
+_DB_TIME_FORMAT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+_UTC_SUFFIX = "+00:00"
+
+
+@lru_cache(maxsize=4096)  # a trade's open and close times come back as its deals' times
+def to_db_time(value: datetime) -> str:
+    """An aware datetime as column_types.UTCDateTime stores it, made the way it makes it (UTC, then
+    SQLAlchemy's SQLite DATETIME text without an offset, so that text order is time order):
+    ``YYYY-MM-DD HH:MM:SS.ffffff``. A naive datetime raises NaiveDatetimeError, as there."""
+    utc = require_aware("datetime column", value)
+    return _DB_TIME_FORMAT % (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+
+
+def from_db_time(value: str) -> datetime:
+    """The stored text back as an aware UTC datetime, parsed as SQLAlchemy does (fromisoformat)."""
+    try:
+        # Parsing the zone with the text is several times cheaper than .replace(tzinfo=UTC) after.
+        return datetime.fromisoformat(value + _UTC_SUFFIX)
+    except ValueError:
+        # Not our own format: exactly what UTCDateTime does (and its error when it is not a time).
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+class DirectConnection:
+    """One sqlite3 connection guarded by a lock: ``write()`` is a BEGIN IMMEDIATE transaction,
+    ``read()`` one SELECT (a statement of its own is a read transaction of its own).
+
+    ``lock`` is the lock to take around each statement or transaction: by default one of its own;
+    an in-memory store passes the one its ORM sessions take too (base.py says why)."""
+
+    def __init__(
+        self,
+        location: Location,
+        *,
+        busy_timeout_ms: int,
+        durable: bool,
+        lock: threading.Lock | threading.RLock | None = None,
+    ) -> None:
+        self._label = location.label
+        self._lock = threading.Lock() if lock is None else lock
+        # The busy timeout makes BEGIN IMMEDIATE wait for another connection's (process's) write lock.
+        connection = location.connect(busy_timeout_ms=busy_timeout_ms)
+        try:
+            configure_connection(connection, location, busy_timeout_ms=busy_timeout_ms, durable=durable)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection: sqlite3.Connection | None = connection
+        # One cursor, reused under the lock: every result is fetched in full before the next statement.
+        self._cursor: sqlite3.Cursor | None = connection.cursor()
+        self._transaction = _WriteTransaction(self)
+
+    def write(self) -> _WriteTransaction:
+        """``with direct.write() as cursor:`` holds the lock and the database's write lock; commits
+        when the block ends, rolls back (and re-raises) when it raises."""
+        return self._transaction
+
+    def read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Row]:
+        with self._lock:
+            rows: list[Row] = self._open_cursor().execute(sql, parameters).fetchall()
+            return rows
+
+    def close(self) -> None:
+        """Waits for a transaction under way; closing twice is harmless."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = self._cursor = None
+
+    def _open_cursor(self) -> sqlite3.Cursor:
+        if self._cursor is None:
+            raise StoreError(f"{self._label}: the store is closed")
+        return self._cursor
+
+
+class _WriteTransaction:
+    """The context manager of ``DirectConnection.write`` (a class: cheaper than a generator)."""
+
+    __slots__ = ("_direct",)
+
+    def __init__(self, direct: DirectConnection) -> None:
+        self._direct = direct
+
+    def __enter__(self) -> sqlite3.Cursor:
+        direct = self._direct
+        direct._lock.acquire()
+        try:
+            cursor = direct._open_cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            direct._lock.release()
+            raise
+        return cursor
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        direct = self._direct
+        try:
+            cursor = direct._open_cursor()
+            if exc_type is None:
+                try:
+                    cursor.execute("COMMIT")
+                    return
+                except BaseException:
+                    _roll_back(cursor)
+                    raise
+            _roll_back(cursor)
+        finally:
+            direct._lock.release()
+
+
+def _roll_back(cursor: sqlite3.Cursor) -> None:
+    # SQLite may have ended the transaction itself (some errors roll back on their own).
+    if cursor.connection.in_transaction:
+        cursor.execute("ROLLBACK")
