@@ -122,6 +122,20 @@ def test_without_dynamic_risk_the_lot_size_is_used_rounded_down() -> None:
     assert fixed.volume == 0.05
 
 
+def test_a_fixed_lot_needs_no_balance_but_dynamic_risk_does() -> None:
+    # The runner reads the account only for dynamic risk: a fixed lot is sized without it.
+    fixed = size_position(
+        risk(RiskMethod.FIXED, lot=0.05), balance=None, spec=EURUSD, entry_price=1.084,
+        stop_distance=None, atr=None,
+    )  # fmt: skip
+    assert fixed.volume == 0.05
+    with pytest.raises(SizingError, match="'atr' needs the account balance"):
+        size_position(
+            risk(RiskMethod.ATR), balance=None, spec=EURUSD, entry_price=1.084,
+            stop_distance=0.0025, atr=0.002,
+        )  # fmt: skip
+
+
 def test_atr_method_risks_the_percent_over_the_stop_on_eurusd() -> None:
     # 1% of 10,000 = 100; 25 pips = 0.0025 x (1.00 / 0.00001) = 250 per lot; 100 / 250 = 0.40 lots.
     sizing = size_position(

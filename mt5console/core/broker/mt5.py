@@ -170,7 +170,8 @@ class Broker:
         if not self._connected:
             raise TerminalUnavailable(self._unavailable_message())
         try:
-            return await self._on_thread(work)
+            # Inline (the replay): called right here, without the extra coroutine of _on_thread.
+            return work() if self._inline else await self._on_thread(work)
         except _Failed as failed:
             if failed.code in CONNECTION_LOST_CODES:
                 self._lost(str(failed))
@@ -440,7 +441,9 @@ class Broker:
         frame = timeframe_value(timeframe)
 
         def work() -> np.ndarray:
-            return np.array(self._raw("copy_rates_from_pos", symbol, frame, start_pos, count), copy=True)
+            # The module hands out a fresh array per call (the bridge a proxy, made local here), so
+            # asarray copies only when it must.
+            return np.asarray(self._raw("copy_rates_from_pos", symbol, frame, start_pos, count))
 
         return await self._call(work)
 

@@ -220,15 +220,17 @@ class StrategyRunner:
         except ValueError as error:
             self._blocked(when, f"stop/target: {error}")
             return None
-        account = await self._broker.account()
+        # A fixed lot size needs neither the balance nor the ATR: neither is read for it.
+        dynamic = strategy.risk.dynamic.enabled
+        balance = (await self._broker.account()).balance if dynamic else None
         try:
             sizing = size_position(
                 strategy.risk,
-                balance=account.balance,
+                balance=balance,
                 spec=self.spec,
                 entry_price=price,
                 stop_distance=levels.risk_distance,
-                atr=self._atr(bars),
+                atr=self._atr(bars) if dynamic else None,
                 trade_history=self._trade_history() if self._trade_history and _kelly(strategy) else (),
             )
         except ValueError as error:

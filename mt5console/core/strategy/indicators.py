@@ -175,6 +175,8 @@ class FullHistory:
         self.times = times
         self.computations = 0
         self._series: dict[str, FloatArray] = {}
+        # The last lookup: every operand of one bar asks for the same bar, so one search serves all.
+        self._last_lookup: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.bars)
@@ -191,9 +193,13 @@ class FullHistory:
 
     def index_of(self, bar_time: int) -> int:
         """The position of the bar opened at ``bar_time`` (epoch seconds); KeyError if absent."""
+        last = self._last_lookup
+        if last is not None and last[0] == bar_time:
+            return last[1]
         position = int(np.searchsorted(self.times, bar_time))
         if position >= len(self.times) or int(self.times[position]) != bar_time:
             raise KeyError(f"no bar at time {bar_time} in the history")
+        self._last_lookup = (bar_time, position)
         return position
 
 

@@ -138,7 +138,7 @@ def _kelly_fraction(trade_history: Sequence[float]) -> tuple[float, int] | None:
 def size_position(
     risk: RiskManagement,
     *,
-    balance: float,
+    balance: float | None,
     spec: SymbolSpec,
     entry_price: float,
     stop_distance: float | None,
@@ -149,12 +149,13 @@ def size_position(
 
     ``stop_distance`` is the entry-to-stop distance in price (``Levels.risk_distance``), ``atr`` the
     ATR in price at entry, ``trade_history`` the profits of the strategy's past closed trades (all of
-    those given are used: the caller picks the window). Raises SizingError or VolumeError with a
+    those given are used: the caller picks the window). ``balance`` None means it was not read: only
+    the fixed lot size needs none. Raises SizingError or VolumeError with a
     message a trader can act on; nothing is clamped up to the minimum lot.
     """
     if not (math.isfinite(entry_price) and entry_price > 0):
         raise SizingError(f"the entry price must be a positive number, not {entry_price}")
-    if not math.isfinite(balance):
+    if balance is not None and not math.isfinite(balance):
         raise SizingError(f"the balance must be a number, not {balance}")
     dynamic = risk.dynamic
     method = dynamic.method if dynamic.enabled else RiskMethod.FIXED
@@ -162,6 +163,8 @@ def size_position(
     if method == RiskMethod.FIXED:
         volume, text = risk.lot_size, fixed_text
     else:
+        if balance is None:
+            raise SizingError(f"dynamic risk '{method}' needs the account balance, which was not given")
         if balance <= 0:
             raise SizingError(f"dynamic risk '{method}' needs a positive balance, not {_money(balance)}")
         if not (math.isfinite(dynamic.risk_percent) and dynamic.risk_percent > 0):

@@ -7,7 +7,6 @@ IN or OUT deal; a triggered SL/TP makes an order and an OUT deal with reason SL/
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Final
 
 from mt5console.core.broker.sim import constants as c
@@ -164,7 +163,7 @@ def closing(
         next_order=order.ticket + 1,
         next_deal=deal_ticket + 1,
         processed_msc=now,
-        upsert=(replace(position, volume=remaining, time_update_msc=now),) if left else (),
+        upsert=(position._replace(volume=remaining, time_update_msc=now),) if left else (),
         remove=() if left else (position.ticket,),
         orders=(order,),
         deals=(deal,),
@@ -179,7 +178,8 @@ def stop_closures(ledger: Ledger, hits: list[Hit], price_of: money.PriceOf) -> C
     removed: list[int] = []
     orders: list[TradeOrder] = []
     deals: list[TradeDeal] = []
-    for ticket, time_msc, price, reason in sorted(hits, key=lambda hit: (hit[1], hit[0])):
+    in_order = sorted(hits, key=lambda hit: (hit[1], hit[0]))
+    for ticket, time_msc, price, reason in in_order:
         position = ledger.positions[ticket]
         spec = SYMBOLS[position.symbol]
         is_sl = reason == c.DEAL_REASON_SL
@@ -223,7 +223,7 @@ def stop_closures(ledger: Ledger, hits: list[Hit], price_of: money.PriceOf) -> C
         balance=balance,
         next_order=next_order,
         next_deal=next_deal,
-        processed_msc=max(hit[1] for hit in hits),
+        processed_msc=in_order[-1][1],  # the latest hit's time
         remove=tuple(removed),
         orders=tuple(orders),
         deals=tuple(deals),

@@ -19,7 +19,7 @@ from mt5console.core.broker.sim.csvbars import bars_from_rates, load_bars
 from mt5console.core.broker.sim.feed import Feed, Quote
 from mt5console.core.broker.sim.records import TradeDeal
 from mt5console.core.broker.sim.replay import ReplayFeed
-from mt5console.core.broker.sim.state import Change, Ledger, StateStore
+from mt5console.core.broker.sim.state import Change, Ledger, OpenPosition, StateStore
 from mt5console.core.broker.sim.stops import bar_hits, first_bar_hit, replay_hits, tick_hits
 from mt5console.core.broker.sim.symbols import SYMBOLS
 from mt5console.core.broker.sim.trading import Desk
@@ -92,6 +92,7 @@ class SimEngine:
         self.bar_index = -1  # stepped replay: the current bar (-1 before the first)
         self.bar_open = False  # stepped replay: between open_next_bar() and finish_bar()
         self._step_ms = self.replay.earliest() * 1000 - 1000 if self.stepped and self.replay else 0
+        self._step_tick = -1  # stepped replay: the replay's tick the clock stands on (-1: none yet)
         self.store = StateStore(state_path) if state_path is not None else None
         self.state_dir = self.store.path.parent if self.store else None
         self.ledger = self._open_ledger(balance, login)
@@ -146,9 +147,24 @@ class SimEngine:
         return self._last_ms
 
     def quote(self, symbol: str) -> Quote | None:
+        replay = self.replay
+        if replay is not None and symbol == replay.spec.name:
+            tick = self.replay_tick()
+            return replay.tick_quote(tick) if tick >= 0 else None
         return self.feeds[symbol].quote(self.now_ms())
 
+    def replay_tick(self) -> int:
+        """The replay's last tick at or before now (-1 before its first; see ReplayFeed.last_tick)."""
+        if self.stepped:
+            return self._step_tick  # a stepped clock stands on a tick it knows: no search
+        if self.replay is None:
+            raise RuntimeError("replay_tick() needs replayed bars: SimTerminal(data=...)")
+        return self.replay.last_tick(self.now_ms())
+
     def is_open(self, symbol: str) -> bool:
+        if self.stepped and self.replay is not None and symbol == self.replay.spec.name:
+            # A stepped clock stands on a tick of a bar (its open or its close): inside the bar.
+            return self._step_tick >= 0
         return self.feeds[symbol].is_open(self.now_ms())
 
     def price_of(self, symbol: str) -> float | None:
@@ -167,28 +183,31 @@ class SimEngine:
         """Execute the SL/TP levels that ticks up to now have reached since the last call.
 
         ``extra`` are hits found otherwise (a replayed bar's), executed with them in time order.
+        Every module call starts here: while the clock stands still, or nothing is open, this is O(1).
         """
-        now = self.now_ms()
-        since = self.ledger.processed_msc
-        hits = list(extra or [])
-        if not hits and (now <= since or not self.ledger.positions):
+        now, ledger = self.now_ms(), self.ledger
+        since = ledger.processed_msc
+        if not extra and (now <= since or not ledger.positions):
             if now > since:
-                self.ledger.processed_msc = now  # in memory only: nothing to replay on a restart
+                ledger.processed_msc = now  # in memory only: nothing to replay on a restart
             return
-        for name, feed in self.feeds.items():
-            if self.stepped and feed is self.replay:
-                continue  # judged bar by bar in finish_bar() / advance_to()
-            held = [p for p in self.ledger.positions.values() if p.symbol == name]
-            if not held:
-                continue
-            if feed is self.replay:  # replayed bars in real time: the bar rule, as when stepped
-                hits.extend(replay_hits(held, self.replay, since, now))
+        hits = list(extra or [])
+        held: dict[str, list[OpenPosition]] = {}
+        for position in ledger.positions.values():
+            held.setdefault(position.symbol, []).append(position)
+        replay = self.replay
+        for name, positions in held.items():
+            feed = self.feeds[name]
+            if replay is not None and feed is replay:
+                if not self.stepped:  # replayed bars in real time: the bar rule, as when stepped
+                    hits.extend(replay_hits(positions, replay, since, now))
+                # stepped: judged bar by bar in finish_bar() / advance_to()
             else:
-                hits.extend(tick_hits(held, feed, since, now))
+                hits.extend(tick_hits(positions, feed, since, now))
         change = self.desk.stops_hit(hits)
         if change is not None:
             self.commit(change)
-        self.ledger.processed_msc = max(self.ledger.processed_msc, now)
+        ledger.processed_msc = max(ledger.processed_msc, now)
 
     # ---------------------------------------------------------------- stepped replay
 
@@ -203,9 +222,7 @@ class SimEngine:
             raise RuntimeError("finish_bar() the current bar before opening the next one")
         if self.bar_index + 1 >= len(feed):
             return False
-        self.bar_index += 1
-        self.bar_open = True
-        self._step_ms = int(feed.prices.open_ms[self.bar_index])
+        self._stand(feed, self.bar_index + 1, at_open=True)
         self.advance()
         return True
 
@@ -216,8 +233,7 @@ class SimEngine:
         index = self.bar_index
         held = [p for p in self.ledger.positions.values() if p.symbol == feed.spec.name]
         hits = bar_hits(held, feed.prices, index)
-        self.bar_open = False
-        self._step_ms = int(feed.prices.close_ms[index])
+        self._stand(feed, index, at_open=False)
         deals_before = len(self.ledger.deals)
         self.advance(hits)
         closed = {hit[0] for hit in hits}
@@ -254,18 +270,20 @@ class SimEngine:
             if found is not None:
                 by_bar.setdefault(found[0], []).append(found[1])
         for bar in sorted(by_bar):
-            self.bar_index, self.bar_open = bar, False
-            self._step_ms = int(feed.prices.close_ms[bar])
+            self._stand(feed, bar, at_open=False)
             self.advance(by_bar[bar])
-        self.bar_open = False
         if index < len(feed):
-            self.bar_index, self.bar_open = index, True
-            self._step_ms = int(feed.prices.open_ms[index])
+            self._stand(feed, index, at_open=True)
         else:
-            self.bar_index = len(feed) - 1
-            self._step_ms = int(feed.prices.close_ms[-1])
+            self._stand(feed, len(feed) - 1, at_open=False)
         self.advance()
         return tuple(self.ledger.deals[deals_before:])
+
+    def _stand(self, feed: ReplayFeed, bar: int, *, at_open: bool) -> None:
+        """Stepped replay: the clock moves onto bar ``bar``'s open tick (at_open) or its close tick."""
+        self.bar_index, self.bar_open = bar, at_open
+        self._step_tick = feed.tick_of(bar, at_open)
+        self._step_ms = feed.tick_time(self._step_tick)
 
     def _step_to(self, index: int) -> None:
         if self.bar_open:

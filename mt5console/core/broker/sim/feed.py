@@ -67,6 +67,19 @@ class Bars:
         none_f, none_i = _f64([]), _i64([])
         return Bars(none_i, none_f, none_f, none_f, none_f, none_i, none_i)
 
+    @staticmethod
+    def one(time: int, open: float, high: float, low: float, close: float, volume: int, spread: int) -> Bars:
+        """A single bar."""
+        return Bars(
+            _i64([time]),
+            _f64([open]),
+            _f64([high]),
+            _f64([low]),
+            _f64([close]),
+            _i64([volume]),
+            _i64([spread]),
+        )
+
     def __len__(self) -> int:
         return int(self.time.size)
 
@@ -168,8 +181,8 @@ class Ticks:
 
     def between(self, after_ms: int, until_ms: int) -> Ticks:
         """The ticks with after_ms < time_msc <= until_ms."""
-        lo = int(np.searchsorted(self.time_msc, after_ms, side="right"))
-        hi = int(np.searchsorted(self.time_msc, until_ms, side="right"))
+        lo = int(self.time_msc.searchsorted(after_ms, side="right"))
+        hi = int(self.time_msc.searchsorted(until_ms, side="right"))
         return Ticks(self.time_msc[lo:hi], self.bid[lo:hi], self.ask[lo:hi])
 
     def to_bar(self, time: int, volume: int, spread: int) -> Bars:

@@ -94,9 +94,11 @@ def account_info(login: int, leverage: int, figures: Figures) -> AccountInfo:
     )
 
 
-def _defaults() -> dict[str, Any]:
-    """Every SymbolInfo field at its type's zero (False, 0, 0.0, '')."""
-    return {name: kind() for name, kind in get_type_hints(SymbolInfo).items()}
+# Every SymbolInfo field at its type's zero (False, 0, 0.0, ''): read from the type hints once,
+# since reading them takes far longer than building the record.
+_SYMBOL_INFO_ZEROS: Final[dict[str, Any]] = {
+    name: kind() for name, kind in get_type_hints(SymbolInfo).items()
+}
 
 
 def symbol_info(
@@ -108,7 +110,7 @@ def symbol_info(
     tick_value: float,
 ) -> SymbolInfo:
     """``today`` is the forming D1 bar (maybe empty), ``previous_close`` the last D1 close before it."""
-    values = _defaults()
+    values = dict(_SYMBOL_INFO_ZEROS)
     bid, ask = (quote.bid, quote.ask) if quote else (0.0, 0.0)
     spread = round((ask - bid) / spec.point) if quote else 0
     high = float(today.high[0]) if len(today) else bid

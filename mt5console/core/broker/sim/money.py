@@ -71,13 +71,14 @@ def hedged_margin(positions: Iterable[OpenPosition], leverage: int, price_of: Pr
     This is MT5's hedged-margin rule with SYMBOL_MARGIN_HEDGED_USE_LEG set: a buy and a sell of one
     lot each need the margin of one lot, and each leg's margin is the sum of its positions' margins.
     """
-    legs: dict[tuple[str, bool], float] = {}
+    legs: dict[str, list[float]] = {}  # symbol -> [its buys' margin, its sells' margin]
     for position in positions:
-        spec = SYMBOLS[position.symbol]
-        key = (position.symbol, position.is_buy)
-        amount = margin(spec, position.volume, position.price_open, leverage, price_of)
-        legs[key] = legs.get(key, 0.0) + amount
-    symbols = {symbol for symbol, _ in legs}
-    larger = (max(legs.get((symbol, True), 0.0), legs.get((symbol, False), 0.0)) for symbol in symbols)
-    total = sum(larger, 0.0)
+        amount = margin(SYMBOLS[position.symbol], position.volume, position.price_open, leverage, price_of)
+        leg = legs.get(position.symbol)
+        if leg is None:
+            leg = legs[position.symbol] = [0.0, 0.0]
+        leg[0 if position.is_buy else 1] += amount
+    total = 0.0
+    for buys, sells in legs.values():
+        total += max(buys, sells)
     return round(total, CURRENCY_DIGITS)

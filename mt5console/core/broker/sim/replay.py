@@ -20,9 +20,9 @@ import numpy.typing as npt
 from mt5console.core.broker.sim.csvbars import ReplayBars
 from mt5console.core.broker.sim.feed import Bars, FeedError, Quote, Span, Ticks
 from mt5console.core.broker.sim.frames import DAY, Frame, bucket_end, bucket_starts, first_bucket_at_or_after
+from mt5console.core.broker.sim.replay_rates import TICKS_PER_BAR, Rates, ReplayRates
 from mt5console.core.broker.sim.symbols import SymbolSpec
 
-TICKS_PER_BAR = 4
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -95,6 +95,10 @@ class ReplayFeed:
         # Bars opening on their own timeframe's boundaries are served as they are in that timeframe
         # (aggregating them into it would change nothing).
         self._aligned = bool(np.all(bucket_starts(self.frame, bars.time) == bars.time))
+        self._rates = ReplayRates(bars, self._ticks)
+        # The last tick quoted, by index: ticks never change, and a stepped replay quotes the tick
+        # its clock stands on many times per step.
+        self._quoted: tuple[int, Quote] | None = None
 
     def _bar_prices(self, bullish: npt.NDArray[np.bool_]) -> BarPrices:
         bars, times = self._bars, self._ticks.time_msc.reshape(-1, TICKS_PER_BAR)
@@ -127,11 +131,11 @@ class ReplayFeed:
 
     def index_at(self, now_ms: int) -> int:
         """The last bar opening at or before now_ms (-1 before the first)."""
-        return int(np.searchsorted(self._starts_ms, now_ms, side="right")) - 1
+        return int(self._starts_ms.searchsorted(now_ms, side="right")) - 1
 
-    def rates(self) -> npt.NDArray[np.void]:
-        """Every replayed bar, complete, as copy_rates_* serves them (MetaTrader5 rates dtype)."""
-        return self._bars.to_rates()
+    def rates(self) -> Rates:
+        """Every replayed bar, complete, as copy_rates_* serves them (MetaTrader5 rates dtype): a copy."""
+        return self._rates.copy(0, len(self._rates))
 
     def is_open(self, now_ms: int) -> bool:
         index = self.index_at(now_ms)
@@ -155,13 +159,32 @@ class ReplayFeed:
 
     # ---------------------------------------------------------------- ticks
 
+    def last_tick(self, now_ms: int) -> int:
+        """The index of the last tick at or before now_ms (-1 before the first): what it reveals of
+        the bars (see ``rates_from_pos``) and quotes is all a moment is to this feed."""
+        return int(self._ticks.time_msc.searchsorted(now_ms, side="right")) - 1
+
     def quote(self, now_ms: int) -> Quote | None:
-        index = int(np.searchsorted(self._ticks.time_msc, now_ms, side="right")) - 1
-        if index < 0:
-            return None
-        return Quote(
-            int(self._ticks.time_msc[index]), float(self._ticks.bid[index]), float(self._ticks.ask[index])
-        )
+        index = self.last_tick(now_ms)
+        return self.tick_quote(index) if index >= 0 else None
+
+    def tick_quote(self, index: int) -> Quote:
+        """The quote of tick ``index`` (bar ``index // TICKS_PER_BAR``'s tick ``index % TICKS_PER_BAR``)."""
+        quoted = self._quoted
+        if quoted is not None and quoted[0] == index:
+            return quoted[1]
+        ticks = self._ticks
+        quote = Quote(ticks.time_msc.item(index), ticks.bid.item(index), ticks.ask.item(index))
+        self._quoted = (index, quote)
+        return quote
+
+    @staticmethod
+    def tick_of(bar: int, at_open: bool) -> int:
+        """The index of bar ``bar``'s open tick (at_open) or of its close tick."""
+        return bar * TICKS_PER_BAR + (0 if at_open else TICKS_PER_BAR - 1)
+
+    def tick_time(self, index: int) -> int:
+        return int(self._ticks.time_msc.item(index))
 
     def ticks(self, after_ms: int, until_ms: int, limit: int | None = None) -> Ticks:
         ticks = self._ticks.between(after_ms, until_ms)
@@ -194,6 +217,16 @@ class ReplayFeed:
                 f"and only whole multiples of it can be built from it"
             )
 
+    def rates_from_pos(self, frame: Frame, last_tick: int, start_pos: int, count: int) -> Rates | None:
+        """copy_rates_from_pos on the replayed timeframe once tick ``last_tick`` is seen (see
+        ``last_tick`` and replay_rates.py): rows of the bars, no search. None when ``frame`` is not
+        served as the bars are (another timeframe, or bars off their timeframe's boundaries):
+        ``bars`` then aggregates them.
+        """
+        if frame.value != self.frame.value or not self._aligned:
+            return None
+        return self._rates.from_pos(last_tick, start_pos, count)
+
     def bars(self, frame: Frame, start: int, end: int, now_ms: int) -> Bars:
         self._check_frame(frame)
         first = first_bucket_at_or_after(frame, start)
@@ -208,9 +241,9 @@ class ReplayFeed:
         index = self.index_at(now_ms)
         forming = Bars.empty()
         if index >= 0 and now_ms < close_ms[index] and low <= index < high:
-            seen = self._ticks.between(int(self._starts_ms[index]) - 1, now_ms)
-            share = int(np.ceil(bars.volume[index] * len(seen) / TICKS_PER_BAR))
-            forming = seen.to_bar(int(bars.time[index]), share, int(bars.spread[index]))
+            seen = self.last_tick(now_ms) - index * TICKS_PER_BAR + 1
+            o, h, low_price, c, volume = self._rates.forming(index, seen)
+            forming = Bars.one(int(bars.time[index]), o, h, low_price, c, volume, int(bars.spread[index]))
         found = Bars.concat([complete, forming])
         if frame.value == self.frame.value and self._aligned:
             return found  # [first, stop) of aligned bars is exactly what to_frame would keep

@@ -38,6 +38,15 @@ class BadCall(Exception):
     """The call itself is malformed: the module returns None and sets RES_E_INVALID_PARAMS."""
 
 
+# Each field's type, and what it reads as when absent, in TradeRequest's field order (a parsed
+# request's values keep that order).
+_KINDS: Final[dict[str, type]] = {
+    name: float if name in FLOAT_FIELDS else str if name in STR_FIELDS else int
+    for name in TradeRequest._fields
+}
+_ABSENT: Final[dict[str, object]] = {name: kind() for name, kind in _KINDS.items()}
+
+
 def _check(key: str, value: object) -> None:
     if key in INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -57,13 +66,20 @@ def parse_request(request: object) -> TradeRequest:
     """The TradeRequest the terminal reads from ``request``; BadCall when the call is malformed."""
     if not isinstance(request, dict):
         raise BadCall(f'Invalid "request" argument: expected a dict, got {type(request).__name__}')
-    values: dict[str, object] = {
-        name: 0.0 if name in FLOAT_FIELDS else "" if name in STR_FIELDS else 0
-        for name in TradeRequest._fields
-    }
+    values = dict(_ABSENT)
     for key, value in request.items():
-        if key not in values:
+        kind = _KINDS.get(key)
+        if kind is None:
             raise BadCall(f'Invalid "{key}" argument: a trade request has no such field')
-        _check(key, value)
+        # The usual value (exactly its field's type; an int not negative, a float finite) passes
+        # with no more ado; any other is judged by _check, which refuses it or accepts it (an int
+        # subclass, a negative action or type).
+        unusual = type(value) is not kind
+        if isinstance(value, float):
+            unusual = unusual or not math.isfinite(value)
+        elif isinstance(value, int):
+            unusual = unusual or value < 0
+        if unusual:
+            _check(key, value)
         values[key] = value
-    return TradeRequest(**values)  # type: ignore[arg-type]
+    return TradeRequest._make(values.values())

@@ -8,9 +8,9 @@ positions outlive the console. One SimTerminal per state file at a time.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.records import TradeDeal, TradeOrder
@@ -20,8 +20,9 @@ FIRST_ORDER_TICKET: Final = 10_000_001
 FIRST_DEAL_TICKET: Final = 20_000_001  # distinct from orders so that mixing them up shows at once
 
 
-@dataclass(frozen=True, slots=True)
-class OpenPosition:
+# OpenPosition and Change are named tuples: built several times per order, and immutable like a
+# frozen dataclass, whose __init__ costs several times as much.
+class OpenPosition(NamedTuple):
     """An open position as the server keeps it (price_current and profit are computed when asked)."""
 
     ticket: int  # == identifier == the ticket of the order that opened it
@@ -42,8 +43,7 @@ class OpenPosition:
         return self.type == c.POSITION_TYPE_BUY
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """Everything one request (or one SL/TP sweep) changes, applied atomically."""
 
     balance: float | None = None
@@ -73,8 +73,12 @@ class Ledger:
     positions: dict[int, OpenPosition] = field(default_factory=dict)
     orders: list[TradeOrder] = field(default_factory=list)
     deals: list[TradeDeal] = field(default_factory=list)
+    # Bumped by every apply(): records derived from the ledger (positions, account) are stale once
+    # it moves. apply() is the one writer of balance, positions and history after loading.
+    revision: int = 0
 
     def apply(self, change: Change) -> None:
+        self.revision += 1
         if change.balance is not None:
             self.balance = change.balance
         if change.next_order is not None:
@@ -92,7 +96,7 @@ def _columns(names: tuple[str, ...]) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
 
-_POSITION_FIELDS: Final = tuple(f.name for f in fields(OpenPosition))
+_POSITION_FIELDS: Final = OpenPosition._fields
 _SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions ({_columns(_POSITION_FIELDS)}, PRIMARY KEY ("ticket"));
@@ -177,9 +181,7 @@ class StateStore:
             )
             db.executemany("DELETE FROM positions WHERE ticket = ?", [(t,) for t in change.remove])
             marks = ", ".join("?" * len(_POSITION_FIELDS))
-            db.executemany(
-                f"INSERT OR REPLACE INTO positions VALUES ({marks})", [astuple(p) for p in change.upsert]
-            )
+            db.executemany(f"INSERT OR REPLACE INTO positions VALUES ({marks})", change.upsert)
             marks = ", ".join("?" * len(TradeOrder._fields))
             db.executemany(f"INSERT INTO orders VALUES ({marks})", change.orders)
             marks = ", ".join("?" * len(TradeDeal._fields))

@@ -62,25 +62,25 @@ def tick_hits(positions: Iterable[OpenPosition], feed: Feed, since_msc: int, unt
 def _bar_decision(position: OpenPosition, prices: BarPrices, bar: int) -> Hit | None:
     """The bar rule on one bar (see ``first_bar_hit``); None when neither level is reached."""
     sl, tp = position.sl, position.tp
+    # .item() reads a Python number straight from the column (no numpy scalar on the way).
     if position.is_buy:
-        o, h, low = float(prices.bid_open[bar]), float(prices.bid_high[bar]), float(prices.bid_low[bar])
+        o, h, low = prices.bid_open.item(bar), prices.bid_high.item(bar), prices.bid_low.item(bar)
         sl_gap, tp_gap = bool(sl and o <= sl), bool(tp and o >= tp)
         sl_in, tp_in = bool(sl and low <= sl), bool(tp and h >= tp)
-        sl_ms, tp_ms = int(prices.low_ms[bar]), int(prices.high_ms[bar])
+        sl_times, tp_times = prices.low_ms, prices.high_ms
     else:
-        o, h, low = float(prices.ask_open[bar]), float(prices.ask_high[bar]), float(prices.ask_low[bar])
+        o, h, low = prices.ask_open.item(bar), prices.ask_high.item(bar), prices.ask_low.item(bar)
         sl_gap, tp_gap = bool(sl and o >= sl), bool(tp and o <= tp)
         sl_in, tp_in = bool(sl and h >= sl), bool(tp and low <= tp)
-        sl_ms, tp_ms = int(prices.high_ms[bar]), int(prices.low_ms[bar])
-    open_ms = int(prices.open_ms[bar])
+        sl_times, tp_times = prices.high_ms, prices.low_ms
     if tp_gap:
-        return (position.ticket, open_ms, o, c.DEAL_REASON_TP)
+        return (position.ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_TP)
     if sl_gap:
-        return (position.ticket, open_ms, o, c.DEAL_REASON_SL)
+        return (position.ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_SL)
     if sl_in:
-        return (position.ticket, sl_ms, sl, c.DEAL_REASON_SL)
+        return (position.ticket, sl_times.item(bar), sl, c.DEAL_REASON_SL)
     if tp_in:
-        return (position.ticket, tp_ms, tp, c.DEAL_REASON_TP)
+        return (position.ticket, tp_times.item(bar), tp, c.DEAL_REASON_TP)
     return None
 
 
@@ -103,20 +103,17 @@ def first_bar_hit(position: OpenPosition, prices: BarPrices, start: int, stop: i
     window = slice(start, stop)
     # An open beyond a level is also beyond it for the bar's high or low: those two suffice to find
     # the bar. A buy's stop is reached by a low at or below it, its target by a high at or above it.
-    if position.is_buy:
-        highs, lows = prices.bid_high[window], prices.bid_low[window]
-        reached = (lows <= sl) if sl else np.zeros(stop - start, dtype=np.bool_)
-        if tp:
-            reached |= highs >= tp
-    else:
-        highs, lows = prices.ask_high[window], prices.ask_low[window]
-        reached = (highs >= sl) if sl else np.zeros(stop - start, dtype=np.bool_)
-        if tp:
-            reached |= lows <= tp
-    found = np.flatnonzero(reached)
-    if found.size == 0:
+    buy = position.is_buy
+    masks = []
+    if sl:
+        masks.append(prices.bid_low[window] <= sl if buy else prices.ask_high[window] >= sl)
+    if tp:
+        masks.append(prices.bid_high[window] >= tp if buy else prices.ask_low[window] <= tp)
+    reached = masks[0] if len(masks) == 1 else masks[0] | masks[1]
+    first = int(reached.argmax())  # the first True, or 0 when there is none
+    if not reached[first]:
         return None
-    bar = start + int(found[0])
+    bar = start + first
     hit = _bar_decision(position, prices, bar)
     if hit is None:  # cannot happen: the comparison above and the decision read the same prices
         raise AssertionError(f"bar {bar} reaches a level of position {position.ticket} but decides no hit")

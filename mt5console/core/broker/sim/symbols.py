@@ -73,10 +73,11 @@ class SymbolSpec:
     level: float  # the price the walk reverts to
     daily_vol: float  # standard deviation of daily log returns
     sessions: tuple[HOURS, ...] = field(default=ROUND_THE_CLOCK)
+    # The price step, 10 ** -digits: computed once, since every order and valuation reads it.
+    point: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def point(self) -> float:
-        return float(10.0**-self.digits)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "point", float(10.0**-self.digits))
 
     @property
     def tick_size(self) -> float:

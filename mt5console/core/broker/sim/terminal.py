@@ -47,6 +47,7 @@ from mt5console.core.broker.sim.history import (
     number_argument,
     select_history,
 )
+from mt5console.core.broker.sim.memo import LastValue
 from mt5console.core.broker.sim.requests import BadCall, parse_request
 from mt5console.core.broker.sim.symbols import SYMBOLS
 
@@ -153,6 +154,13 @@ class SimTerminal(c.ModuleConstants):
         self._books: set[str] = set()
         self._orders_by_position: PositionIndex[r.TradeOrder] = PositionIndex()
         self._deals_by_position: PositionIndex[r.TradeDeal] = PositionIndex()
+        # Keyed on (now_ms, ledger revision): see memo.py.
+        self._open_positions: LastValue[tuple[int, int], tuple[r.TradePosition, ...]] = LastValue()
+        self._account: LastValue[tuple[int, int], r.AccountInfo] = LastValue()
+
+    def _moment(self) -> tuple[int, int]:
+        """What the account's records depend on: the time (prices) and the ledger's revision."""
+        return self._engine.now_ms(), self._engine.ledger.revision
 
     # ---------------------------------------------------------------- connection
 
@@ -229,8 +237,11 @@ class SimTerminal(c.ModuleConstants):
 
     @_api
     def account_info(self) -> r.AccountInfo:
-        ledger = self._engine.ledger
-        return info.account_info(ledger.login, self._engine.leverage, self._engine.desk.figures())
+        return self._account.get(self._moment(), self._account_record)
+
+    def _account_record(self) -> r.AccountInfo:
+        engine = self._engine
+        return info.account_info(engine.ledger.login, engine.leverage, engine.desk.figures())
 
     # ---------------------------------------------------------------- symbols
 
@@ -272,7 +283,8 @@ class SimTerminal(c.ModuleConstants):
 
     @_api
     def symbol_info_tick(self, symbol: str) -> r.Tick:
-        quote = self._feed(symbol).quote(self._engine.now_ms())
+        self._feed(symbol)
+        quote = self._engine.quote(symbol)
         if quote is None:
             raise _NotFound(f"Terminal: Not found: no ticks for {symbol} yet")
         flags = c.TICK_FLAG_BID | c.TICK_FLAG_ASK
@@ -314,6 +326,11 @@ class SimTerminal(c.ModuleConstants):
         feed, frame = self._feed(symbol), self._frame(timeframe)
         start_pos = int_argument(start_pos, "start_pos")
         count = min(int_argument(count, "count", 1), info.MAXBARS)
+        replay = self._engine.replay
+        if replay is not None and feed is replay:
+            rates = replay.rates_from_pos(frame, self._engine.replay_tick(), start_pos, count)
+            if rates is not None:  # the replayed timeframe: rows of the replay, no searching back
+                return rates
         bars = self._last_bars(feed, frame, start_pos + count, self._engine.now_ms() // 1000)
         return bars.take(slice(0, max(len(bars) - start_pos, 0))).take(slice(-count, None)).to_rates()
 
@@ -429,14 +446,24 @@ class SimTerminal(c.ModuleConstants):
             int_argument(ticket, "ticket")
         if symbol is not None and not isinstance(symbol, str):
             raise BadArgument(f'Invalid "symbol" argument: expected a str, got {type(symbol).__name__}')
-        names = set(matching(SYMBOLS, group))
+        names = set(matching(SYMBOLS, group)) if group is not None else None
+        records = self._open_positions.get(self._moment(), self._position_records)
+        if ticket is None and symbol is None and names is None:
+            return records
+        return tuple(
+            p
+            for p in records
+            if (ticket is None or p.ticket == ticket)
+            and (symbol is None or p.symbol == symbol)
+            and (names is None or p.symbol in names)
+        )
+
+    def _position_records(self) -> tuple[r.TradePosition, ...]:
+        """Every open position, oldest first, with its current price and profit."""
         desk = self._engine.desk
         return tuple(
             info.position_record(p, desk.position_price(p), desk.position_profit(p))
             for p in sorted(self._engine.ledger.positions.values(), key=lambda p: (p.time_msc, p.ticket))
-            if (ticket is None or p.ticket == ticket)
-            and (symbol is None or p.symbol == symbol)
-            and p.symbol in names
         )
 
     @_api

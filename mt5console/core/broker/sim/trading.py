@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim import money
@@ -73,8 +72,9 @@ class Refusal(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+# Plan and Figures are named tuples: built on every order (and account_info), and immutable like a
+# frozen dataclass, whose __init__ costs several times as much.
+class Plan(NamedTuple):
     """What an accepted request does."""
 
     change: Change
@@ -84,8 +84,7 @@ class Plan:
     price: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
+class Figures(NamedTuple):
     balance: float
     profit: float
     equity: float
@@ -132,7 +131,13 @@ class Desk:
         if change is not None:
             positions = change.positions_after(positions)
             balance = change.balance if change.balance is not None else balance
-        profit = round(sum((self.position_profit(p) for p in positions.values()), 0.0), money.CURRENCY_DIGITS)
+        return self._figures(positions, balance)
+
+    def _figures(self, positions: dict[int, OpenPosition], balance: float) -> Figures:
+        profit = 0.0
+        for position in positions.values():
+            profit += self.position_profit(position)
+        profit = round(profit, money.CURRENCY_DIGITS)
         margin = money.hedged_margin(positions.values(), self.leverage, self.market.price_of)
         equity = round(balance + profit, money.CURRENCY_DIGITS)
         level = round(equity / margin * 100, 2) if margin > 0 else 0.0
@@ -329,7 +334,8 @@ class Desk:
             time_msc=now,
             time_update_msc=now,
         )
-        after = self.figures(Change(upsert=(position,)))
+        # The account with the position added (what figures(Change(upsert=(position,))) gives).
+        after = self._figures({**self.ledger.positions, ticket: position}, self.ledger.balance)
         if after.margin_free < 0:
             raise Refusal(
                 c.TRADE_RETCODE_NO_MONEY, f"margin {after.margin:.2f} would exceed equity {after.equity:.2f}"
@@ -445,7 +451,7 @@ class Desk:
         if math.isclose(request.sl, position.sl) and math.isclose(request.tp, position.tp):
             raise Refusal(c.TRADE_RETCODE_NO_CHANGES, "sl and tp are already set to these values")
         now = self.market.now_ms()
-        updated = replace(position, sl=request.sl, tp=request.tp, time_update_msc=now)
+        updated = position._replace(sl=request.sl, tp=request.tp, time_update_msc=now)
         return Plan(Change(upsert=(updated,), processed_msc=now))
 
     def stops_hit(self, hits: list[Hit]) -> Change | None:

@@ -29,6 +29,9 @@ class WalkFeed:
     def __init__(self, spec: SymbolSpec, seed: int) -> None:
         self.spec = spec
         self.levels = WalkLevels(spec, seed)
+        # The last quote asked for, by time: the walk is a pure function of time, so the quote at a
+        # given millisecond never changes (margins and profits ask for it repeatedly).
+        self._quoted: tuple[int, Quote | None] = (-1, None)
 
     def earliest(self) -> int:
         return EARLIEST
@@ -42,6 +45,13 @@ class WalkFeed:
     # ---------------------------------------------------------------- ticks
 
     def quote(self, now_ms: int) -> Quote | None:
+        asked, quote = self._quoted
+        if asked != now_ms:
+            quote = self._find_quote(now_ms)
+            self._quoted = (now_ms, quote)
+        return quote
+
+    def _find_quote(self, now_ms: int) -> Quote | None:
         hour = now_ms // HOUR_MS
         for h in range(hour, max(hour - _LOOKBACK_HOURS, FIRST_DAY * 24 - 1), -1):
             if not self.levels.hour_traded(h):
