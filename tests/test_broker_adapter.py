@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
+import typing
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from mt5console.core.broker.errors import OrderRejected, TerminalUnavailable
 from mt5console.core.broker.models import Side
 from mt5console.core.broker.mt5 import Broker
-from mt5console.core.broker.sim import SimTerminal
+from mt5console.core.broker.sim import SimTerminal, records
 from mt5console.core.events import Event, EventBus, ReconnectAttempt, TerminalConnected, TerminalLost
 from tests.helpers import Clock
 
@@ -150,5 +153,79 @@ async def test_connect_succeeds_once_the_terminal_answers() -> None:
     try:
         account = await broker.connect(attempts=5)
         assert account.balance > 0 and broker.connected
+    finally:
+        await broker.close()
+
+
+# --- conversions -----------------------------------------------------------------------------------
+
+
+def distinct_record(record_type: Any, **fixed: Any) -> Any:
+    """One of the module's named tuples whose every field holds a value no other field holds."""
+    values: dict[str, Any] = {}
+    for number, (name, kind) in enumerate(typing.get_type_hints(record_type).items(), start=1):
+        samples = {int: 1000 + number, float: 0.5 + number, str: f"text {number}", bool: number % 2 == 0}
+        values[name] = samples.get(kind)
+    return record_type(**{**values, **fixed})
+
+
+def assert_same_named_fields(converted: Any, raw: Any, skip: set[str]) -> None:
+    for field in dataclasses.fields(converted):
+        if field.name in skip:
+            continue
+        value, expected = getattr(converted, field.name), getattr(raw, field.name)
+        assert value == expected and type(value) is type(expected), f"{type(converted).__name__}.{field.name}"
+
+
+def test_conversions_put_every_value_in_its_field() -> None:
+    """The adapter builds its dataclasses positionally (it is faster): every value must land in the
+    field of its name, with the type the dataclass declares and the time in UTC."""
+    position = distinct_record(records.TradePosition, time_msc=1_700_000_000_123)
+    converted = Broker._position(position)
+    assert_same_named_fields(converted, position, skip={"side", "time"})
+    assert converted.side is Side.SELL  # type 1000 + n is not POSITION_TYPE_BUY
+    assert Broker._position(position._replace(type=0)).side is Side.BUY
+    assert converted.time == datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=UTC)
+    assert Broker._position(position._replace(time_msc=0)).time == datetime.fromtimestamp(position.time, UTC)
+
+    deal = distinct_record(records.TradeDeal, time_msc=1_700_000_000_999)
+    converted_deal = Broker._deal(deal)
+    assert_same_named_fields(converted_deal, deal, skip={"time"})
+    assert converted_deal.time == datetime(2023, 11, 14, 22, 13, 20, 999_000, tzinfo=UTC)
+    assert Broker._deal(deal._replace(time_msc=0)).time == datetime.fromtimestamp(deal.time, UTC)
+
+    tick = distinct_record(records.Tick, time_msc=1_700_000_000_001)
+    converted_tick = Broker._tick("EURUSD", tick)
+    assert_same_named_fields(converted_tick, tick, skip={"symbol", "time"})
+    assert (converted_tick.symbol, converted_tick.time.tzinfo) == ("EURUSD", UTC)
+
+
+async def test_account_and_order_results_put_every_value_in_its_field(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = SimTerminal(seed=3, clock=Clock())
+    broker = make_broker(sim)
+    try:
+        await broker.connect()
+        account = distinct_record(records.AccountInfo, margin_mode=2, trade_mode=0)
+        monkeypatch.setattr(sim, "account_info", lambda: account)
+        state = await broker.account()
+        assert_same_named_fields(state, account, skip={"hedging", "demo"})
+        assert state.hedging and state.demo
+        netting = account._replace(margin_mode=0, trade_mode=2)
+        monkeypatch.setattr(sim, "account_info", lambda: netting)
+        state = await broker.account()
+        assert not state.hedging and not state.demo
+
+        opened = await broker.open_market("EURUSD", Side.BUY, 0.1)  # by the simulator, for modify below
+        request = distinct_record(records.TradeRequest)
+        sent = distinct_record(records.OrderSendResult, retcode=10009, request=request)
+        monkeypatch.setattr(sim, "order_send", lambda request: sent)
+        result = await broker.open_market("EURUSD", Side.BUY, 0.1)
+        assert_same_named_fields(result, sent, skip={"position"})
+        assert result.position == sent.order  # a new position's ticket is its order's
+        modified = await broker.modify(opened.position, sl=0.0, tp=0.0)
+        assert_same_named_fields(modified, sent, skip={"position"})
+        assert modified.position == opened.position != sent.order
     finally:
         await broker.close()

@@ -57,6 +57,9 @@ SYMBOL_FILLING_IOC_BIT = 2
 POSITION_TYPE_BUY = 0
 ACCOUNT_MARGIN_MODE_RETAIL_HEDGING = 2
 ACCOUNT_TRADE_MODE_DEMO = 0
+# Bound once: reading an enum member through its class costs an attribute lookup on the metaclass.
+_BUY = Side.BUY
+_SELL = Side.SELL
 # last_error() codes that mean the terminal itself is gone, not that one request was bad.
 CONNECTION_LOST_CODES = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
 
@@ -65,6 +68,13 @@ DEFAULT_DEVIATION_POINTS = 20
 
 def _utc(epoch_seconds: float) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_ms(epoch_ms: int) -> datetime:
+    """``_utc(epoch_ms / 1000)``, remembered: an open position is listed on every poll and a deal
+    read again with its position, each time with the same time, and a datetime is immutable."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
 def _epoch(when: datetime) -> int:
@@ -304,6 +314,9 @@ class Broker:
         self._executor.shutdown(wait=True)
 
     # ----------------------------------------------------------------- conversions (terminal thread)
+    # The dataclasses are built with positional arguments, in their field order: keyword arguments
+    # cost a quarter of a conversion, and these run for every position, deal and tick read.
+    # test_conversions_put_every_value_in_its_field fails when a value lands in another field.
 
     def _terminal_state(self) -> TerminalState:
         info = self._raw("terminal_info")
@@ -322,21 +335,21 @@ class Broker:
     def _account_state(self) -> AccountState:
         info = self._raw("account_info")
         return AccountState(
-            login=int(info.login),
-            server=str(info.server),
-            name=str(info.name),
-            company=str(info.company),
-            currency=str(info.currency),
-            leverage=int(info.leverage),
-            balance=float(info.balance),
-            equity=float(info.equity),
-            profit=float(info.profit),
-            margin=float(info.margin),
-            margin_free=float(info.margin_free),
-            margin_level=float(info.margin_level),
-            trade_allowed=bool(info.trade_allowed),
-            hedging=int(info.margin_mode) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,
-            demo=int(info.trade_mode) == ACCOUNT_TRADE_MODE_DEMO,
+            int(info.login),
+            str(info.server),
+            str(info.name),
+            str(info.company),
+            str(info.currency),
+            int(info.leverage),
+            float(info.balance),
+            float(info.equity),
+            float(info.profit),
+            float(info.margin),
+            float(info.margin_free),
+            float(info.margin_level),
+            bool(info.trade_allowed),
+            int(info.margin_mode) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,  # hedging
+            int(info.trade_mode) == ACCOUNT_TRADE_MODE_DEMO,  # demo
         )
 
     def _symbol_spec(self, name: str) -> SymbolSpec:
@@ -349,51 +362,53 @@ class Broker:
     def _tick(symbol: str, raw: Any) -> Tick:
         time_msc = int(raw.time_msc) or int(raw.time) * 1000
         return Tick(
-            symbol=symbol,
-            time=_utc(time_msc / 1000),
-            bid=float(raw.bid),
-            ask=float(raw.ask),
-            last=float(raw.last),
-            volume=int(raw.volume),
+            symbol,
+            _utc(time_msc / 1000),  # time
+            float(raw.bid),
+            float(raw.ask),
+            float(raw.last),
+            int(raw.volume),
         )
 
     @staticmethod
     def _position(raw: Any) -> Position:
+        time_msc = int(raw.time_msc)
         return Position(
-            ticket=int(raw.ticket),
-            symbol=str(raw.symbol),
-            side=Side.BUY if int(raw.type) == POSITION_TYPE_BUY else Side.SELL,
-            volume=float(raw.volume),
-            price_open=float(raw.price_open),
-            price_current=float(raw.price_current),
-            sl=float(raw.sl),
-            tp=float(raw.tp),
-            profit=float(raw.profit),
-            swap=float(raw.swap),
-            magic=int(raw.magic),
-            comment=str(raw.comment),
-            time=_utc(int(raw.time_msc) / 1000 if int(raw.time_msc) else int(raw.time)),
-            identifier=int(raw.identifier),
+            int(raw.ticket),
+            str(raw.symbol),
+            _BUY if int(raw.type) == POSITION_TYPE_BUY else _SELL,  # side
+            float(raw.volume),
+            float(raw.price_open),
+            float(raw.price_current),
+            float(raw.sl),
+            float(raw.tp),
+            float(raw.profit),
+            float(raw.swap),
+            int(raw.magic),
+            str(raw.comment),
+            _utc_ms(time_msc) if time_msc else _utc(int(raw.time)),  # time
+            int(raw.identifier),
         )
 
     @staticmethod
     def _deal(raw: Any) -> Deal:
+        time_msc = int(raw.time_msc)
         return Deal(
-            ticket=int(raw.ticket),
-            order=int(raw.order),
-            position_id=int(raw.position_id),
-            symbol=str(raw.symbol),
-            type=int(raw.type),
-            entry=int(raw.entry),
-            reason=int(raw.reason),
-            volume=float(raw.volume),
-            price=float(raw.price),
-            profit=float(raw.profit),
-            commission=float(raw.commission),
-            swap=float(raw.swap),
-            magic=int(raw.magic),
-            comment=str(raw.comment),
-            time=_utc(int(raw.time_msc) / 1000 if int(raw.time_msc) else int(raw.time)),
+            int(raw.ticket),
+            int(raw.order),
+            int(raw.position_id),
+            str(raw.symbol),
+            int(raw.type),
+            int(raw.entry),
+            int(raw.reason),
+            float(raw.volume),
+            float(raw.price),
+            float(raw.profit),
+            float(raw.commission),
+            float(raw.swap),
+            int(raw.magic),
+            str(raw.comment),
+            _utc_ms(time_msc) if time_msc else _utc(int(raw.time)),  # time
         )
 
     # ----------------------------------------------------------------- reads
@@ -516,14 +531,14 @@ class Broker:
                 f"order rejected: {describe_retcode(retcode, str(result.comment))}", retcode=retcode
             )
         return OrderResult(
-            retcode=retcode,
-            deal=int(result.deal),
-            order=int(result.order),
-            volume=float(result.volume),
-            price=float(result.price),
-            comment=str(result.comment),
+            retcode,
+            int(result.deal),
+            int(result.order),
+            float(result.volume),
+            float(result.price),
+            str(result.comment),
             # On a hedging account a position's ticket is the ticket of the order that opened it.
-            position=position or int(result.order),
+            position or int(result.order),
         )
 
     async def open_market(
@@ -541,6 +556,7 @@ class Broker:
         """A market deal at the current price; sl/tp 0.0 mean none, as in MT5."""
         if not (volume > 0 and math.isfinite(volume)):
             raise BrokerError(f"volume must be a positive number, not {volume!r}")
+        buying = side is _BUY
 
         def work() -> OrderResult:
             spec = self._specs.get(symbol) or self._symbol_spec(symbol)
@@ -549,8 +565,8 @@ class Broker:
                 "action": TRADE_ACTION_DEAL,
                 "symbol": symbol,
                 "volume": float(volume),
-                "type": ORDER_TYPE_BUY if side is Side.BUY else ORDER_TYPE_SELL,
-                "price": float(tick.ask if side is Side.BUY else tick.bid),
+                "type": ORDER_TYPE_BUY if buying else ORDER_TYPE_SELL,
+                "price": float(tick.ask if buying else tick.bid),
                 "sl": float(sl),
                 "tp": float(tp),
                 "deviation": int(deviation),

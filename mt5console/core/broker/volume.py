@@ -10,6 +10,7 @@ strategies (sizing, partial exits) and the agent's remote trade jobs check volum
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,8 +27,11 @@ class VolumeError(ValueError):
     """A volume the symbol cannot trade (below its minimum after rounding, or not a positive number)."""
 
 
+@functools.lru_cache(maxsize=256, typed=True)
 def _step_decimals(step: float) -> int:
     # 0.01 -> 2, 0.25 -> 2, 1.0 -> 0: the decimals a volume on this step grid is written with.
+    # Cached: a symbol has one step, asked for on every volume, and the Decimal round trip costs
+    # ten times the lookup. typed: 1 and 1.0 (or True) are separate entries, as their reprs differ.
     exponent = Decimal(repr(step)).normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 8
 
@@ -42,9 +46,20 @@ def plain_volume(value: float) -> str:
     return f"{value:.8f}".rstrip("0").rstrip(".")
 
 
-def _check_step(spec: SymbolSpec) -> None:
-    if not (math.isfinite(spec.volume_step) and spec.volume_step > 0):
-        raise VolumeError(f"{spec.name}'s volume step is {spec.volume_step}: it must be positive")
+def _checked_step(spec: SymbolSpec) -> float:
+    step = spec.volume_step
+    if not (math.isfinite(step) and step > 0):
+        raise VolumeError(f"{spec.name}'s volume step is {step}: it must be positive")
+    return step
+
+
+def _floored(volume: float, step: float) -> float:
+    """A finite, non-negative ``volume`` rounded down to whole steps of a valid ``step``."""
+    steps = volume / step
+    nearest = round(steps)
+    whole = nearest if math.isclose(steps, nearest, rel_tol=_STEP_TOLERANCE) else math.floor(steps)
+    # Rounded to the step's decimals so that 3 x 0.1 is stored as 0.3, not 0.30000000000000004.
+    return round(whole * step, _step_decimals(step))
 
 
 def floor_to_step(volume: float, spec: SymbolSpec) -> float:
@@ -53,14 +68,10 @@ def floor_to_step(volume: float, spec: SymbolSpec) -> float:
     No minimum or maximum is applied: partial exits use this to split a position. Robust to binary
     float error: 0.3 with step 0.01 gives 0.30, not 0.29.
     """
-    _check_step(spec)
+    step = _checked_step(spec)
     if not math.isfinite(volume) or volume < 0:
         raise VolumeError(f"a volume must be a positive number of lots, not {volume}")
-    steps = volume / spec.volume_step
-    nearest = round(steps)
-    whole = nearest if math.isclose(steps, nearest, rel_tol=_STEP_TOLERANCE) else math.floor(steps)
-    # Rounded to the step's decimals so that 3 x 0.1 is stored as 0.3, not 0.30000000000000004.
-    return round(whole * spec.volume_step, _step_decimals(spec.volume_step))
+    return _floored(volume, step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,8 @@ def fit_volume(volume: float, spec: SymbolSpec) -> RoundedVolume:
     """Round ``volume`` down to the step and clamp it to ``volume_max``; VolumeError below the minimum."""
     if not math.isfinite(volume) or volume <= 0:
         raise VolumeError(f"a volume must be a positive number of lots, not {volume}")
-    rounded = floor_to_step(volume, spec)
+    # floor_to_step without its volume check, which the one above implies (finite and > 0).
+    rounded = _floored(volume, _checked_step(spec))
     if rounded < spec.volume_min and not math.isclose(rounded, spec.volume_min, rel_tol=_STEP_TOLERANCE):
         raise VolumeError(
             f"{plain_volume(volume)} lots rounds down to {format_volume(rounded, spec)},"
@@ -84,7 +96,7 @@ def fit_volume(volume: float, spec: SymbolSpec) -> RoundedVolume:
         )
     if spec.volume_max > 0 and rounded > spec.volume_max:
         return RoundedVolume(floor_to_step(spec.volume_max, spec), volume, clamped_to_max=True)
-    return RoundedVolume(rounded, volume, clamped_to_max=False)
+    return RoundedVolume(rounded, volume, False)  # positional: keywords cost more here
 
 
 def round_volume(volume: float, spec: SymbolSpec) -> float:

@@ -13,6 +13,7 @@ where a group can hold. Both paths decide through the same ``_truth`` (fed Pytho
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -46,6 +47,8 @@ _SYMBOLS: Final[dict[Comparator, tuple[str, str]]] = {
 
 
 def _check_point(point: float) -> float:
+    if type(point) is float and 0.0 < point < math.inf:
+        return point  # the usual case, decided without the slower checks below (NaN fails both)
     # numbers.Real takes numpy floats too; a bool or a string is a caller's mistake, not a price step.
     real = isinstance(point, numbers.Real) and not isinstance(point, bool)
     if not (real and math.isfinite(point) and point > 0):
@@ -62,30 +65,23 @@ def _series(side: Operand, values: ValueSource, path: str) -> FloatArray:
         raise KeyError(f"{path}: no series for operand {side.name!r}") from None
 
 
-def _position(series: FloatArray, index: int, side: Operand, path: str) -> int:
-    """The array position of bar 0; negative when the series has no such bar yet."""
-    if index >= 0:
-        if index >= len(series):
-            raise IndexError(f"{path}: index {index} is past the {len(series)} values of {side.name}")
-        return index
-    return len(series) + index
-
-
-def _read(side: Side, values: ValueSource, index: int, path: str, bars_back: int) -> tuple[float, float]:
-    """The side's values at bar 0 and, when ``bars_back`` is 2, bar 1 (NaN where there is none)."""
+def _read(side: Side, values: ValueSource, index: int, path: str, crossing: bool) -> tuple[float, float]:
+    """The side's values at bar 0 and, for a crossing, bar 1 (NaN where there is none)."""
     if not isinstance(side, Operand):
-        return float(side), float(side)  # a number is a constant series
-    series = _series(side, values, path)
-    position = _position(series, index, side, path)
-    now = float(series[position]) if position >= 0 else math.nan
-    before = float(series[position - 1]) if bars_back == 2 and position >= 1 else math.nan
-    return now, before
-
-
-def _known(value: Reading) -> bool | BoolArray:
-    if isinstance(value, np.ndarray):
-        return ~np.isnan(value)
-    return not math.isnan(value)
+        number = float(side)
+        return number, number  # a number is a constant series
+    series = values(side) if callable(values) else _series(side, values, path)  # a call less per read
+    length = len(series)
+    if index >= 0:
+        if index >= length:
+            raise IndexError(f"{path}: index {index} is past the {length} values of {side.name}")
+        position = index
+    else:
+        position = length + index  # negative when the series has no such bar yet
+    if position < 0:
+        return math.nan, math.nan
+    now = float(series[position])
+    return now, (float(series[position - 1]) if crossing and position >= 1 else math.nan)
 
 
 @overload
@@ -105,13 +101,14 @@ def _truth(
 
     The one definition of every comparator, for scalars and arrays alike: ``&`` rather than
     ``and`` because ``and`` is not element-wise (on bools the two give the same result).
-    A value that is needed and NaN (warm-up, or no bar 1) makes it false.
+    A value that is needed and NaN (warm-up, or no bar 1) makes it false: ``x == x`` is false
+    exactly for NaN, for a float as for each element of an array, and costs no function call.
     """
-    known = _known(a0) & _known(b0)
+    known = (a0 == a0) & (b0 == b0)
     if comparator is Comparator.CROSSES_ABOVE:
-        return known & _known(a1) & _known(b1) & (a1 <= b1) & (a0 > b0)
+        return known & (a1 == a1) & (b1 == b1) & (a1 <= b1) & (a0 > b0)
     if comparator is Comparator.CROSSES_BELOW:
-        return known & _known(a1) & _known(b1) & (a1 >= b1) & (a0 < b0)
+        return known & (a1 == a1) & (b1 == b1) & (a1 >= b1) & (a0 < b0)
     if comparator is Comparator.GREATER_THAN:
         return known & (a0 > b0)
     if comparator is Comparator.LESS_THAN:
@@ -126,26 +123,35 @@ def _truth(
     return known & (a0 - b0 <= half) & (b0 - a0 <= half)
 
 
+_CROSSINGS: Final = (Comparator.CROSSES_ABOVE, Comparator.CROSSES_BELOW)
+
+
 def _readings(
     comparison: Comparison, values: ValueSource, index: int
 ) -> tuple[float, float, float, float, bool]:
-    crossing = comparison.comparator in (Comparator.CROSSES_ABOVE, Comparator.CROSSES_BELOW)
-    bars_back = 2 if crossing else 1
-    a0, a1 = _read(comparison.left, values, index, comparison.path, bars_back)
-    b0, b1 = _read(comparison.right, values, index, comparison.path, bars_back)
+    crossing = comparison.comparator in _CROSSINGS
+    a0, a1 = _read(comparison.left, values, index, comparison.path, crossing)
+    b0, b1 = _read(comparison.right, values, index, comparison.path, crossing)
     return a0, b0, a1, b1, crossing
 
 
-def _compare(comparison: Comparison, values: ValueSource, index: int, point: float) -> bool:
-    a0, b0, a1, b1, _ = _readings(comparison, values, index)
-    return _truth(comparison.comparator, a0, b0, a1, b1, point)
-
-
 def _evaluate(node: Comparison | ConditionGroup, values: ValueSource, index: int, point: float) -> bool:
-    if isinstance(node, Comparison):
-        return _compare(node, values, index, point)
-    children = (_evaluate(child, values, index, point) for child in node.children)
-    return all(children) if node.logic is Logic.AND else any(children)  # both short-circuit
+    if isinstance(node, Comparison):  # _readings, inlined: this runs once per comparison per bar
+        crossing = node.comparator in _CROSSINGS
+        a0, a1 = _read(node.left, values, index, node.path, crossing)
+        b0, b1 = _read(node.right, values, index, node.path, crossing)
+        return _truth(node.comparator, a0, b0, a1, b1, point)
+    # Both short-circuit: a child after the deciding one is not read. Loops rather than all() or
+    # any() over a generator, which would build a generator object per group per bar.
+    if node.logic is Logic.AND:
+        for child in node.children:  # noqa: SIM110
+            if not _evaluate(child, values, index, point):
+                return False
+        return True
+    for child in node.children:  # noqa: SIM110
+        if _evaluate(child, values, index, point):
+            return True
+    return False
 
 
 def evaluate(group: ConditionGroup, values: ValueSource, index: int = -1, *, point: float) -> bool:
@@ -192,7 +198,7 @@ def _before(reading: Reading) -> Reading:
 def _compare_all(comparison: Comparison, bars: _AllBars, point: float) -> bool | BoolArray:
     a = bars.read(comparison.left, comparison.path)
     b = bars.read(comparison.right, comparison.path)
-    if comparison.comparator not in (Comparator.CROSSES_ABOVE, Comparator.CROSSES_BELOW):
+    if comparison.comparator not in _CROSSINGS:
         return _truth(comparison.comparator, a, b, a, b, point)  # bar 1 is not read
     series = a if isinstance(a, np.ndarray) else b
     if not isinstance(series, np.ndarray):
@@ -247,6 +253,13 @@ def _digits(point: float) -> int:
     return max(2, min(10, round(-math.log10(point))))
 
 
+@functools.lru_cache(maxsize=64)
+def _number_format(point: float) -> str:
+    """How the trace writes a value of a symbol with price step ``point``: a symbol has one point,
+    and the logarithm behind the digits costs more than the lookup."""
+    return f".{_digits(point)}f"
+
+
 def _label(side: Side) -> str:
     if isinstance(side, Operand):
         return side.name
@@ -263,16 +276,19 @@ def _missing(comparison: Comparison, a: tuple[float, float], b: tuple[float, flo
     return ""
 
 
-def _explain_comparison(comparison: Comparison, values: ValueSource, index: int, point: float) -> str:
+def _explain_comparison(
+    comparison: Comparison, values: ValueSource, index: int, point: float, number_format: str
+) -> tuple[str, bool]:
+    """The comparison's trace and its truth, from one reading of its values."""
     a0, b0, a1, b1, crossing = _readings(comparison, values, index)
     head = f"{_label(comparison.left)} {comparison.comparator} {_label(comparison.right)}"
-    missing = _missing(comparison, (a0, a1), (b0, b1), crossing)
-    if missing:
-        return f"{head}: {missing} -> false"
-    digits = _digits(point)
+    # x != x only for NaN: the message is looked for only when a value needed is missing.
+    if a0 != a0 or b0 != b0 or (crossing and (a1 != a1 or b1 != b1)):
+        missing = _missing(comparison, (a0, a1), (b0, b1), crossing)
+        return f"{head}: {missing} -> false", False  # a value needed is NaN: _truth is false too
 
     def number(value: float) -> str:
-        return f"{value:.{digits}f}"
+        return format(value, number_format)
 
     result = _truth(comparison.comparator, a0, b0, a1, b1, point)
     if crossing:
@@ -285,16 +301,25 @@ def _explain_comparison(comparison: Comparison, values: ValueSource, index: int,
         detail = f"{number(a0)} {holds_symbol if result else fails_symbol} {number(b0)}"
         if comparison.comparator is Comparator.EQUALS:
             detail += " (within half a point)" if result else " (more than half a point apart)"
-    return f"{head}: {detail} -> {'true' if result else 'false'}"
+    return f"{head}: {detail} -> {'true' if result else 'false'}", result
 
 
-def _explain(node: Comparison | ConditionGroup, values: ValueSource, index: int, point: float) -> str:
+def _explain(
+    node: Comparison | ConditionGroup, values: ValueSource, index: int, point: float, number_format: str
+) -> tuple[str, bool]:
     if isinstance(node, Comparison):
-        return _explain_comparison(node, values, index, point)
-    # The trace shows every child, also those the evaluation short-circuits past.
-    parts = "; ".join(_explain(child, values, index, point) for child in node.children)
-    result = _evaluate(node, values, index, point)
-    return f"{node.logic}[{parts}] -> {'true' if result else 'false'}"
+        return _explain_comparison(node, values, index, point, number_format)
+    # The trace shows every child, also those the evaluation short-circuits past; every child is
+    # read here anyway, so the group's truth comes from theirs (what ``_evaluate`` would find, as
+    # reading has no side effect) instead of a second reading of every value.
+    parts: list[str] = []
+    truths: list[bool] = []
+    for child in node.children:
+        text, truth = _explain(child, values, index, point, number_format)
+        parts.append(text)
+        truths.append(truth)
+    result = all(truths) if node.logic is Logic.AND else any(truths)
+    return f"{node.logic}[{'; '.join(parts)}] -> {'true' if result else 'false'}", result
 
 
 def explain(group: ConditionGroup, values: ValueSource, index: int = -1, *, point: float) -> str:
@@ -302,7 +327,8 @@ def explain(group: ConditionGroup, values: ValueSource, index: int = -1, *, poin
 
     ``ema_9 crosses_above ema_21: 1.08412 > 1.08399 (was 1.08390 <= 1.08401) -> true``
     """
-    return _explain(group, values, index, _check_point(point))
+    point = _check_point(point)
+    return _explain(group, values, index, point, _number_format(point))[0]
 
 
 def _epoch_seconds(bar_time: int | datetime) -> int:

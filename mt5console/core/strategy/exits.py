@@ -24,6 +24,7 @@ Choices the format leaves open, made here:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Final
@@ -50,6 +51,11 @@ from mt5console.core.strategy.validation import format_number
 FIBONACCI_LOOKBACK_BARS: Final = 20
 STRUCTURE_BUFFER_PIPS: Final = 1.0
 
+# Enum members bound once: reading ``Side.BUY`` goes through the enum's metaclass on every use.
+_BUY: Final = Side.BUY
+_PRICE: Final = LevelType.PRICE
+_PERCENT: Final = LevelType.PERCENT
+
 
 class ExitLevelError(ValueError):
     """A stop or target that cannot be placed; the executor refuses the entry and logs the message."""
@@ -73,7 +79,17 @@ def round_price(price: float, spec: SymbolSpec) -> float:
 
 
 def format_price(price: float, spec: SymbolSpec) -> str:
-    return f"{price:.{spec.digits}f}"
+    return format(price, _price_format(spec.digits))
+
+
+@functools.lru_cache(maxsize=32)
+def _price_format(digits: int) -> str:
+    return f".{digits}f"
+
+
+# A level's number as its label writes it ("25", "2.5"): the same few values on every entry, so
+# looked up rather than formatted again. typed: 25 and 25.0 are kept apart (they print alike).
+_number_label = functools.lru_cache(maxsize=256, typed=True)(format_number)
 
 
 def _pips_text(distance: float, spec: SymbolSpec) -> str:
@@ -82,6 +98,8 @@ def _pips_text(distance: float, spec: SymbolSpec) -> str:
 
 class _Bars:
     """The closed bars, checked once and only when a level reads them; ATR computed once per period."""
+
+    __slots__ = ("_atr", "_bars", "_checked")
 
     def __init__(self, bars: np.ndarray) -> None:
         self._bars = bars
@@ -117,12 +135,12 @@ class _Bars:
 
 def _direction(side: Side) -> float:
     # +1 for a buy (targets above, stops below the entry), -1 for a sell.
-    return 1.0 if side == Side.BUY else -1.0
+    return 1.0 if side is _BUY else -1.0
 
 
 def _absolute_price(role: str, value: float, side: Side, entry: float, spec: SymbolSpec) -> float:
     """A ``price`` level, checked to be on the right side of the entry for its role."""
-    wants_above = (role == "take profit") == (side == Side.BUY)
+    wants_above = (role == "take profit") == (side is _BUY)
     if (value > entry) != wants_above or value == entry:
         where = "above" if wants_above else "below"
         raise ExitLevelError(
@@ -138,15 +156,15 @@ def _stop(
     """The raw stop price and its label ("25 pips", "2 x ATR(14)")."""
     sign = _direction(side)
     if isinstance(spec_level, FixedLevel):
-        if spec_level.type == LevelType.PRICE:
+        if spec_level.type == _PRICE:
             return _absolute_price("stop loss", spec_level.value, side, entry, spec), "price"
-        if spec_level.type == LevelType.PERCENT:
-            label = f"{format_number(spec_level.value)}%"
+        if spec_level.type == _PERCENT:
+            label = f"{_number_label(spec_level.value)}%"
             return entry - sign * entry * spec_level.value / 100, label
-        label = f"{format_number(spec_level.value)} pips"
+        label = f"{_number_label(spec_level.value)} pips"
         return entry - sign * pips_to_price(spec_level.value, spec), label
     if isinstance(spec_level, AtrLevel):
-        label = f"{format_number(spec_level.multiplier)} x ATR({spec_level.period})"
+        label = f"{_number_label(spec_level.multiplier)} x ATR({spec_level.period})"
         return entry - sign * spec_level.multiplier * bars.atr(spec_level.period), label
     return _structure_stop(spec_level, side, entry, spec, bars)
 
@@ -157,7 +175,7 @@ def _structure_stop(
     window = bars.last(level.lookback_bars, "the structure stop")
     buffer = pips_to_price(STRUCTURE_BUFFER_PIPS, spec)
     label = f"structure ({level.lookback_bars} bars)"
-    if side == Side.BUY:
+    if side is _BUY:
         swing = float(np.min(window["low"]))
         stop = swing - buffer
         if stop >= entry:
@@ -189,15 +207,15 @@ def _target(
     """The raw target price and its label ("40 pips", "2.5 R")."""
     sign = _direction(side)
     if isinstance(spec_level, FixedLevel):
-        if spec_level.type == LevelType.PRICE:
+        if spec_level.type == _PRICE:
             return _absolute_price("take profit", spec_level.value, side, entry, spec), "price"
-        if spec_level.type == LevelType.PERCENT:
-            label = f"{format_number(spec_level.value)}%"
+        if spec_level.type == _PERCENT:
+            label = f"{_number_label(spec_level.value)}%"
             return entry + sign * entry * spec_level.value / 100, label
-        label = f"{format_number(spec_level.value)} pips"
+        label = f"{_number_label(spec_level.value)} pips"
         return entry + sign * pips_to_price(spec_level.value, spec), label
     if isinstance(spec_level, AtrLevel):
-        label = f"{format_number(spec_level.multiplier)} x ATR({spec_level.period})"
+        label = f"{_number_label(spec_level.multiplier)} x ATR({spec_level.period})"
         return entry + sign * spec_level.multiplier * bars.atr(spec_level.period), label
     if isinstance(spec_level, RiskRewardLevel):
         if risk_distance is None:
@@ -205,7 +223,7 @@ def _target(
                 f"take profit {format_number(spec_level.ratio)} R is a multiple of the stop distance,"
                 " but the strategy has no stop loss"
             )
-        return entry + sign * spec_level.ratio * risk_distance, f"{format_number(spec_level.ratio)} R"
+        return entry + sign * spec_level.ratio * risk_distance, f"{_number_label(spec_level.ratio)} R"
     return _fibonacci_target(spec_level, side, entry, spec, bars)
 
 
@@ -218,7 +236,7 @@ def _fibonacci_target(
         raise ExitLevelError(
             f"fibonacci target: the last {FIBONACCI_LOOKBACK_BARS} bars have no range (high = low)"
         )
-    label = f"fib {format_number(level.level)}"
+    label = f"fib {_number_label(level.level)}"
     return entry + _direction(side) * level.level * swing_range, label
 
 
@@ -227,7 +245,7 @@ def _placed(role: str, raw: float, side: Side, entry: float, spec: SymbolSpec) -
     price = round_price(raw, spec)
     if not (math.isfinite(price) and price > 0):
         raise ExitLevelError(f"{role} would be at {format_price(raw, spec)}, which is not a valid price")
-    wants_above = (role == "take profit") == (side == Side.BUY)
+    wants_above = (role == "take profit") == (side is _BUY)
     if (price > entry) != wants_above or price == entry:
         raise ExitLevelError(
             f"{role} {format_price(price, spec)} is not {'above' if wants_above else 'below'}"

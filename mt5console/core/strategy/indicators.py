@@ -27,6 +27,7 @@ grows. The engine therefore never mixes the two for one run:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -65,10 +66,15 @@ def check_bars(bars: np.ndarray) -> None:
         raise BarsError(f"bars must be a numpy structured array, not {type(bars).__name__}")
     if bars.ndim != 1:
         raise BarsError(f"bars must be one-dimensional, not {bars.ndim}-dimensional")
-    names = bars.dtype.names or ()
-    missing = [name for name in REQUIRED_FIELDS if name not in names]
+    missing = _missing_fields(bars.dtype.names or ())
     if missing:
         raise BarsError(f"bars lack the rates field(s) {', '.join(missing)}")
+
+
+@functools.lru_cache(maxsize=64)
+def _missing_fields(names: tuple[str, ...]) -> tuple[str, ...]:
+    # Asked once per bar per series with the same few dtypes: the answer is looked up, not rebuilt.
+    return tuple(name for name in REQUIRED_FIELDS if name not in names)
 
 
 def _column(bars: np.ndarray, field: str) -> FloatArray:
@@ -196,7 +202,7 @@ class FullHistory:
         last = self._last_lookup
         if last is not None and last[0] == bar_time:
             return last[1]
-        position = int(np.searchsorted(self.times, bar_time))
+        position = int(self.times.searchsorted(bar_time))  # the method: np.searchsorted costs 3x
         if position >= len(self.times) or int(self.times[position]) != bar_time:
             raise KeyError(f"no bar at time {bar_time} in the history")
         self._last_lookup = (bar_time, position)
@@ -242,14 +248,20 @@ class IndicatorCache:
         """The operand's read-only series over ``bars`` (closed bars, oldest first)."""
         check_bars(bars)
         count = len(bars)
+        times = bars["time"]  # the column once: each read of a field builds a view
         # No closed bar yet gives an empty series (conditions read it as "no value"), not an error.
-        last_time = int(bars["time"][-1]) if count else None
+        last_time = int(times[-1]) if count else None
         key = (symbol, timeframe, operand.name)
         entry = self._entries.get(key)
         if entry is not None and entry.last_time == last_time and entry.count == count:
             self.hits += 1
             return entry.series
-        viewed = self._history_view(symbol, timeframe, operand, bars)
+        history = self._histories.get((symbol, timeframe))
+        viewed = (
+            None
+            if history is None or last_time is None
+            else _history_view(history, operand, times, last_time)
+        )
         if viewed is not None:
             view, computed = viewed
             if computed:
@@ -265,21 +277,20 @@ class IndicatorCache:
             self._entries[(symbol, timeframe, name)] = _Entry(last_time, count, _read_only(series))
         return self._entries[key].series
 
-    def _history_view(
-        self, symbol: str, timeframe: str, operand: Operand, bars: np.ndarray
-    ) -> tuple[FloatArray, bool] | None:
-        """A view of the primed full series aligned with ``bars``, and whether it had to be computed."""
-        history = self._histories.get((symbol, timeframe))
-        if history is None or len(bars) == 0:
-            return None
-        try:
-            end = history.index_of(int(bars["time"][-1])) + 1
-        except KeyError:
-            return None
-        start = end - len(bars)
-        if start < 0 or int(history.times[start]) != int(bars["time"][0]):
-            return None  # not a window of the primed history: compute on the bars given
-        before = history.computations
-        full = history.series(operand)
-        # Same length as ``bars``, valued over the whole history up to the last bar.
-        return full[start:end], history.computations > before
+
+def _history_view(
+    history: FullHistory, operand: Operand, times: np.ndarray, last_time: int
+) -> tuple[FloatArray, bool] | None:
+    """A view of the primed full series aligned with the bars of open ``times`` (the last one
+    ``last_time``), and whether it had to be computed; None when they are not a window of it."""
+    try:
+        end = history.index_of(last_time) + 1
+    except KeyError:
+        return None
+    start = end - len(times)
+    if start < 0 or int(history.times[start]) != int(times[0]):
+        return None  # not a window of the primed history: compute on the bars given
+    before = history.computations
+    full = history.series(operand)
+    # Same length as the bars, valued over the whole history up to the last bar.
+    return full[start:end], history.computations > before

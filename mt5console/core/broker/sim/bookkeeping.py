@@ -20,6 +20,12 @@ VOLUME_EPS: Final = 1e-8
 Hit = tuple[int, int, float, int]  # (ticket, time_msc, fill price, DEAL_REASON_SL / DEAL_REASON_TP)
 
 
+# A record from its values in field order: several times faster than a named tuple's generated
+# __new__ called with keywords, on the path of every order. The builders below keep keywords for
+# their callers and list the values in the record's field order, each named in a comment.
+_record = tuple.__new__
+
+
 def new_deal(
     *,
     ticket: int,
@@ -36,26 +42,27 @@ def new_deal(
     symbol: str,
     comment: str,
 ) -> TradeDeal:
-    return TradeDeal(
-        ticket=ticket,
-        order=order,
-        time=time_msc // 1000,
-        time_msc=time_msc,
-        type=type,
-        entry=entry,
-        magic=magic,
-        position_id=position_id,
-        reason=reason,
-        volume=volume,
-        price=price,
-        commission=0.0,
-        swap=0.0,
-        profit=profit,
-        fee=0.0,
-        symbol=symbol,
-        comment=comment[:COMMENT_LENGTH],
-        external_id="",
+    values = (
+        ticket,
+        order,
+        time_msc // 1000,  # time
+        time_msc,
+        type,
+        entry,
+        magic,
+        position_id,
+        reason,
+        volume,
+        price,
+        0.0,  # commission
+        0.0,  # swap
+        profit,
+        0.0,  # fee
+        symbol,
+        comment[:COMMENT_LENGTH],
+        "",  # external_id
     )
+    return _record(TradeDeal, values)
 
 
 def filled_order(
@@ -77,32 +84,34 @@ def filled_order(
     comment: str,
 ) -> TradeOrder:
     """A market order filled at once: set up and done at ``time_msc``, nothing left to fill."""
-    return TradeOrder(
-        ticket=ticket,
-        time_setup=time_msc // 1000,
-        time_setup_msc=time_msc,
-        time_done=time_msc // 1000,
-        time_done_msc=time_msc,
-        time_expiration=0,
-        type=type,
-        type_time=type_time,
-        type_filling=type_filling,
-        state=c.ORDER_STATE_FILLED,
-        magic=magic,
-        position_id=position_id,
-        position_by_id=0,
-        reason=reason,
-        volume_initial=volume,
-        volume_current=0.0,
-        price_open=price_open,
-        sl=sl,
-        tp=tp,
-        price_current=price,
-        price_stoplimit=0.0,
-        symbol=symbol,
-        comment=comment[:COMMENT_LENGTH],
-        external_id="",
+    seconds = time_msc // 1000
+    values = (
+        ticket,
+        seconds,  # time_setup
+        time_msc,  # time_setup_msc
+        seconds,  # time_done
+        time_msc,  # time_done_msc
+        0,  # time_expiration
+        type,
+        type_time,
+        type_filling,
+        c.ORDER_STATE_FILLED,  # state
+        magic,
+        position_id,
+        0,  # position_by_id
+        reason,
+        volume,  # volume_initial
+        0.0,  # volume_current
+        price_open,
+        sl,
+        tp,
+        price,  # price_current
+        0.0,  # price_stoplimit
+        symbol,
+        comment[:COMMENT_LENGTH],
+        "",  # external_id
     )
+    return _record(TradeOrder, values)
 
 
 def deposit(ticket: int, time_msc: int, amount: float) -> TradeDeal:
@@ -124,6 +133,38 @@ def deposit(ticket: int, time_msc: int, amount: float) -> TradeDeal:
     )
 
 
+def closing_deal(
+    position: OpenPosition,
+    *,
+    volume: float,
+    price: float,
+    order: TradeOrder,
+    deal_ticket: int,
+    reason: int,
+    magic: int,
+    comment: str,
+    price_of: money.PriceOf,
+) -> TradeDeal:
+    """The OUT deal closing ``volume`` of ``position`` at ``price`` (by ``order``), its profit booked."""
+    spec = SYMBOLS[position.symbol]
+    is_buy = position.type == c.POSITION_TYPE_BUY
+    return new_deal(
+        ticket=deal_ticket,
+        order=order.ticket,
+        time_msc=order.time_done_msc,
+        type=c.DEAL_TYPE_SELL if is_buy else c.DEAL_TYPE_BUY,
+        entry=c.DEAL_ENTRY_OUT,
+        magic=magic,
+        position_id=position.ticket,
+        reason=reason,
+        volume=volume,
+        price=price,
+        profit=money.profit(spec, is_buy, volume, position.price_open, price, price_of),
+        symbol=spec.name,
+        comment=comment,
+    )
+
+
 def closing(
     position: OpenPosition,
     *,
@@ -138,28 +179,22 @@ def closing(
     price_of: money.PriceOf,
 ) -> Change:
     """Close ``volume`` of ``position`` at ``price`` (all of it, or part: the rest keeps the ticket)."""
-    spec = SYMBOLS[position.symbol]
-    profit = money.profit(spec, position.is_buy, volume, position.price_open, price, price_of)
-    now = order.time_done_msc
-    deal = new_deal(
-        ticket=deal_ticket,
-        order=order.ticket,
-        time_msc=now,
-        type=c.DEAL_TYPE_SELL if position.is_buy else c.DEAL_TYPE_BUY,
-        entry=c.DEAL_ENTRY_OUT,
-        magic=magic,
-        position_id=position.ticket,
-        reason=reason,
+    deal = closing_deal(
+        position,
         volume=volume,
         price=price,
-        profit=profit,
-        symbol=spec.name,
+        order=order,
+        deal_ticket=deal_ticket,
+        reason=reason,
+        magic=magic,
         comment=comment,
+        price_of=price_of,
     )
+    now = order.time_done_msc
     remaining = round(position.volume - volume, 8)
     left = remaining > VOLUME_EPS
     return Change(
-        balance=round(balance + profit, money.CURRENCY_DIGITS),
+        balance=round(balance + deal.profit, money.CURRENCY_DIGITS),
         next_order=order.ticket + 1,
         next_deal=deal_ticket + 1,
         processed_msc=now,
@@ -171,24 +206,30 @@ def closing(
 
 
 def stop_closures(ledger: Ledger, hits: list[Hit], price_of: money.PriceOf) -> Change | None:
-    """One change closing, in time order, the positions whose SL or TP was hit."""
+    """One change closing, in time order, the positions whose SL or TP was hit.
+
+    Each hit closes its whole position, as ``closing`` would, one after the other: the balance
+    takes each deal's profit in turn (rounded to cents at each step, as a deal at a time does).
+    """
     if not hits:
         return None
     balance, next_order, next_deal = ledger.balance, ledger.next_order, ledger.next_deal
-    removed: list[int] = []
-    orders: list[TradeOrder] = []
-    deals: list[TradeDeal] = []
-    in_order = sorted(hits, key=lambda hit: (hit[1], hit[0]))
+    # Grown a hit at a time: a bar's hits are few, and one tuple each beats lists turned into tuples.
+    removed: tuple[int, ...] = ()
+    orders: tuple[TradeOrder, ...] = ()
+    deals: tuple[TradeDeal, ...] = ()
+    in_order = sorted(hits, key=_hit_order) if len(hits) > 1 else hits
     for ticket, time_msc, price, reason in in_order:
         position = ledger.positions[ticket]
         spec = SYMBOLS[position.symbol]
+        is_buy = position.type == c.POSITION_TYPE_BUY
         is_sl = reason == c.DEAL_REASON_SL
         level = position.sl if is_sl else position.tp
         comment = f"[{'sl' if is_sl else 'tp'} {level:.{spec.digits}f}]"
         order = filled_order(
             ticket=next_order,
             time_msc=time_msc,
-            type=c.ORDER_TYPE_SELL if position.is_buy else c.ORDER_TYPE_BUY,
+            type=c.ORDER_TYPE_SELL if is_buy else c.ORDER_TYPE_BUY,
             type_time=c.ORDER_TIME_GTC,
             type_filling=c.ORDER_FILLING_FOK,
             magic=position.magic,
@@ -202,7 +243,7 @@ def stop_closures(ledger: Ledger, hits: list[Hit], price_of: money.PriceOf) -> C
             symbol=spec.name,
             comment=comment,
         )
-        change = closing(
+        deal = closing_deal(
             position,
             volume=position.volume,
             price=price,
@@ -211,20 +252,27 @@ def stop_closures(ledger: Ledger, hits: list[Hit], price_of: money.PriceOf) -> C
             reason=reason,
             magic=position.magic,
             comment=comment,
-            balance=balance,
             price_of=price_of,
         )
-        balance = change.balance if change.balance is not None else balance
+        balance = round(balance + deal.profit, money.CURRENCY_DIGITS)
         next_order, next_deal = next_order + 1, next_deal + 1
-        removed.append(ticket)
-        orders.extend(change.orders)
-        deals.extend(change.deals)
-    return Change(
-        balance=balance,
-        next_order=next_order,
-        next_deal=next_deal,
-        processed_msc=in_order[-1][1],  # the latest hit's time
-        remove=tuple(removed),
-        orders=tuple(orders),
-        deals=tuple(deals),
+        removed += (ticket,)
+        orders += (order,)
+        deals += (deal,)
+    values = (
+        balance,
+        next_order,
+        next_deal,
+        in_order[-1][1],  # processed_msc: the latest hit's time
+        (),  # upsert: nothing stays open
+        removed,  # remove
+        orders,
+        deals,
     )
+    change: Change = _record(Change, values)
+    return change
+
+
+def _hit_order(hit: Hit) -> tuple[int, int]:
+    """Hits are executed by time, then by ticket."""
+    return hit[1], hit[0]

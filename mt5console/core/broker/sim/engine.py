@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 import numpy as np
 
-from mt5console.core.broker.sim.bookkeeping import Hit, deposit
+from mt5console.core.broker.sim.bookkeeping import Hit, deposit, stop_closures
 from mt5console.core.broker.sim.csvbars import bars_from_rates, load_bars
 from mt5console.core.broker.sim.feed import Feed, Quote
 from mt5console.core.broker.sim.records import TradeDeal
@@ -149,7 +149,8 @@ class SimEngine:
     def quote(self, symbol: str) -> Quote | None:
         replay = self.replay
         if replay is not None and symbol == replay.spec.name:
-            tick = self.replay_tick()
+            # replay_tick(), inlined: every valuation of a position asks for its quote.
+            tick = self._step_tick if self.stepped else replay.last_tick(self.now_ms())
             return replay.tick_quote(tick) if tick >= 0 else None
         return self.feeds[symbol].quote(self.now_ms())
 
@@ -185,7 +186,8 @@ class SimEngine:
         ``extra`` are hits found otherwise (a replayed bar's), executed with them in time order.
         Every module call starts here: while the clock stands still, or nothing is open, this is O(1).
         """
-        now, ledger = self.now_ms(), self.ledger
+        # now_ms(), inlined for a stepped clock: every module call starts here.
+        now, ledger = self._step_ms if self.stepped else self.now_ms(), self.ledger
         since = ledger.processed_msc
         if not extra and (now <= since or not ledger.positions):
             if now > since:
@@ -204,7 +206,7 @@ class SimEngine:
                 # stepped: judged bar by bar in finish_bar() / advance_to()
             else:
                 hits.extend(tick_hits(positions, feed, since, now))
-        change = self.desk.stops_hit(hits)
+        change = stop_closures(ledger, hits, self.price_of)
         if change is not None:
             self.commit(change)
         ledger.processed_msc = max(ledger.processed_msc, now)
@@ -250,40 +252,48 @@ class SimEngine:
         The hits are executed bar by bar in time order, at each bar's close as finish_bar() does.
         """
         feed = self._replay_feed()
-        if isinstance(index, bool) or not isinstance(index, int):
+        if type(index) is not int and (isinstance(index, bool) or not isinstance(index, int)):
             raise ValueError(f"advance_to() takes a bar index, not {index!r}")
-        current = self.bar_index
-        if not current < index <= len(feed):
+        current, length = self.bar_index, len(feed)
+        if not current < index <= length:
             raise ValueError(
-                f"advance_to({index}): the replay is at bar {current} of {len(feed)}; "
-                f"give a later bar, at most {len(feed)} (the end)"
+                f"advance_to({index}): the replay is at bar {current} of {length}; "
+                f"give a later bar, at most {length} (the end)"
             )
-        deals_before = len(self.ledger.deals)
+        ledger = self.ledger
+        deals_before = len(ledger.deals)
         symbol = feed.spec.name
-        if any(p.symbol != symbol for p in self.ledger.positions.values()):
-            self._step_to(index)  # other symbols' stops run on their ticks: step exactly
-            return tuple(self.ledger.deals[deals_before:])
+        positions = tuple(ledger.positions.values())
+        for position in positions:
+            if position.symbol != symbol:
+                self._step_to(index)  # other symbols' stops run on their ticks: step exactly
+                return tuple(ledger.deals[deals_before:])
         first = current if self.bar_open else current + 1  # the first bar still to be judged
         by_bar: dict[int, list[Hit]] = {}
-        for position in list(self.ledger.positions.values()):
-            found = first_bar_hit(position, feed.prices, first, index)
+        prices = feed.prices
+        for position in positions:
+            found = first_bar_hit(position, prices, first, index)
             if found is not None:
                 by_bar.setdefault(found[0], []).append(found[1])
-        for bar in sorted(by_bar):
+        # What advance() would do at each stand, all positions being the stepped symbol's (whose
+        # stops it leaves to the bar rule): execute the bar's hits, then mark the time processed.
+        for bar in sorted(by_bar) if len(by_bar) > 1 else by_bar:
             self._stand(feed, bar, at_open=False)
-            self.advance(by_bar[bar])
-        if index < len(feed):
+            change = stop_closures(ledger, by_bar[bar], self.price_of)
+            if change is not None:
+                self.commit(change)
+            ledger.processed_msc = max(ledger.processed_msc, self._step_ms)
+        if index < length:
             self._stand(feed, index, at_open=True)
         else:
-            self._stand(feed, len(feed) - 1, at_open=False)
-        self.advance()
-        return tuple(self.ledger.deals[deals_before:])
+            self._stand(feed, length - 1, at_open=False)
+        ledger.processed_msc = max(ledger.processed_msc, self._step_ms)
+        return tuple(ledger.deals[deals_before:])
 
     def _stand(self, feed: ReplayFeed, bar: int, *, at_open: bool) -> None:
         """Stepped replay: the clock moves onto bar ``bar``'s open tick (at_open) or its close tick."""
         self.bar_index, self.bar_open = bar, at_open
-        self._step_tick = feed.tick_of(bar, at_open)
-        self._step_ms = feed.tick_time(self._step_tick)
+        self._step_tick, self._step_ms = feed.bar_tick(bar, at_open)
 
     def _step_to(self, index: int) -> None:
         if self.bar_open:

@@ -26,6 +26,9 @@ SERVER: Final = "MT5Console-Sim"
 ACCOUNT_NAME: Final = "Simulated Trader"
 MAXBARS: Final = 100_000
 BOOK_DEPTH: Final = 5
+# A record from its values in field order: the account and the positions are built on every clock
+# move, and a named tuple's generated __new__ with keywords costs several times as much.
+_record = tuple.__new__
 
 
 def terminal_dir(state_dir: Path | None) -> Path:
@@ -62,36 +65,38 @@ def terminal_info(state_dir: Path | None) -> TerminalInfo:
 
 
 def account_info(login: int, leverage: int, figures: Figures) -> AccountInfo:
-    return AccountInfo(
-        login=login,
-        trade_mode=c.ACCOUNT_TRADE_MODE_DEMO,
-        leverage=leverage,
-        limit_orders=200,
-        margin_so_mode=c.ACCOUNT_STOPOUT_MODE_PERCENT,
-        trade_allowed=True,
-        trade_expert=True,
-        margin_mode=c.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,
-        currency_digits=money.CURRENCY_DIGITS,
-        fifo_close=False,
-        balance=figures.balance,
-        credit=0.0,
-        profit=figures.profit,
-        equity=figures.equity,
-        margin=figures.margin,
-        margin_free=figures.margin_free,
-        margin_level=figures.margin_level,
-        margin_so_call=100.0,
-        margin_so_so=50.0,
-        margin_initial=0.0,
-        margin_maintenance=0.0,
-        assets=0.0,
-        liabilities=0.0,
-        commission_blocked=0.0,
-        name=ACCOUNT_NAME,
-        server=SERVER,
-        currency=money.ACCOUNT_CURRENCY,
-        company=COMPANY,
+    balance, profit, equity, margin, margin_free, margin_level = figures
+    values = (
+        login,
+        c.ACCOUNT_TRADE_MODE_DEMO,  # trade_mode
+        leverage,
+        200,  # limit_orders
+        c.ACCOUNT_STOPOUT_MODE_PERCENT,  # margin_so_mode
+        True,  # trade_allowed
+        True,  # trade_expert
+        c.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,  # margin_mode
+        money.CURRENCY_DIGITS,  # currency_digits
+        False,  # fifo_close
+        balance,
+        0.0,  # credit
+        profit,
+        equity,
+        margin,
+        margin_free,
+        margin_level,
+        100.0,  # margin_so_call
+        50.0,  # margin_so_so
+        0.0,  # margin_initial
+        0.0,  # margin_maintenance
+        0.0,  # assets
+        0.0,  # liabilities
+        0.0,  # commission_blocked
+        ACCOUNT_NAME,  # name
+        SERVER,  # server
+        money.ACCOUNT_CURRENCY,  # currency
+        COMPANY,  # company
     )
+    return _record(AccountInfo, values)
 
 
 # Every SymbolInfo field at its type's zero (False, 0, 0.0, ''): read from the type hints once,
@@ -166,27 +171,28 @@ def symbol_info(
 
 
 def position_record(position: OpenPosition, price_current: float, profit: float) -> TradePosition:
-    return TradePosition(
-        ticket=position.ticket,
-        time=position.time_msc // 1000,
-        time_msc=position.time_msc,
-        time_update=position.time_update_msc // 1000,
-        time_update_msc=position.time_update_msc,
-        type=position.type,
-        magic=position.magic,
-        identifier=position.ticket,
-        reason=position.reason,
-        volume=position.volume,
-        price_open=position.price_open,
-        sl=position.sl,
-        tp=position.tp,
-        price_current=price_current,
-        swap=0.0,
-        profit=profit,
-        symbol=position.symbol,
-        comment=position.comment,
-        external_id="",
+    values = (
+        position.ticket,
+        position.time_msc // 1000,  # time
+        position.time_msc,
+        position.time_update_msc // 1000,  # time_update
+        position.time_update_msc,
+        position.type,
+        position.magic,
+        position.ticket,  # identifier
+        position.reason,
+        position.volume,
+        position.price_open,
+        position.sl,
+        position.tp,
+        price_current,
+        0.0,  # swap
+        profit,
+        position.symbol,
+        position.comment,
+        "",  # external_id
     )
+    return _record(TradePosition, values)
 
 
 def market_book(spec: SymbolSpec, quote: Quote) -> tuple[BookInfo, ...]:

@@ -12,7 +12,7 @@ over thousands of bars with one numpy comparison.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,18 @@ class BarPrices:
     high_ms: I64
     close_ms: I64
     first_extreme_ms: I64  # the earlier of low_ms and high_ms: a third into the bar
+    # For stops.first_bar_hit's search, one comparison per window of bars: per bar, what reaches a
+    # stop and what reaches a target, both as "at or below a level" (a high at or above a level is
+    # its negation at or below the level's; negating is exact), so that one ``<=`` against the two
+    # levels marks the bars reaching either. A buy's are [bid_low, -bid_high], a sell's
+    # [-ask_high, ask_low].
+    buy_reach: F64
+    sell_reach: F64
+    # Where first_bar_hit puts the two levels it compares a window with: a two-float array of its
+    # own, since numpy converts a tuple of two floats anew on every comparison, at several times the
+    # comparison's cost. Scratch, like the feed's other per-call state: the simulator is called from
+    # one thread, as the module it stands for must be.
+    limits: F64 = field(default_factory=lambda: np.empty(2))
 
     def __len__(self) -> int:
         return int(self.open_ms.size)
@@ -99,6 +111,7 @@ class ReplayFeed:
         # The last tick quoted, by index: ticks never change, and a stepped replay quotes the tick
         # its clock stands on many times per step.
         self._quoted: tuple[int, Quote] | None = None
+        self._length = len(bars)  # asked on every step of a stepped replay
 
     def _bar_prices(self, bullish: npt.NDArray[np.bool_]) -> BarPrices:
         bars, times = self._bars, self._ticks.time_msc.reshape(-1, TICKS_PER_BAR)
@@ -106,22 +119,26 @@ class ReplayFeed:
         # Ticks 1 and 2 are the low and the high, in the bar's order: the asks are the ticks' own.
         first_ask, second_ask = asks[:, 1], asks[:, 2]
         first_ms, second_ms = times[:, 1], times[:, 2]
+        ask_high = np.where(bullish, second_ask, first_ask)
+        ask_low = np.where(bullish, first_ask, second_ask)
         return BarPrices(
             bid_open=bars.open,
             bid_high=bars.high,
             bid_low=bars.low,
             ask_open=asks[:, 0].copy(),
-            ask_high=np.where(bullish, second_ask, first_ask),
-            ask_low=np.where(bullish, first_ask, second_ask),
+            ask_high=ask_high,
+            ask_low=ask_low,
             open_ms=times[:, 0].copy(),
             low_ms=np.where(bullish, first_ms, second_ms),
             high_ms=np.where(bullish, second_ms, first_ms),
             close_ms=times[:, 3].copy(),
             first_extreme_ms=first_ms.copy(),
+            buy_reach=np.column_stack([bars.low, -bars.high]),
+            sell_reach=np.column_stack([-ask_high, ask_low]),
         )
 
     def __len__(self) -> int:
-        return len(self._bars)
+        return self._length
 
     def earliest(self) -> int:
         return int(self._bars.time[0])
@@ -178,13 +195,11 @@ class ReplayFeed:
         self._quoted = (index, quote)
         return quote
 
-    @staticmethod
-    def tick_of(bar: int, at_open: bool) -> int:
-        """The index of bar ``bar``'s open tick (at_open) or of its close tick."""
-        return bar * TICKS_PER_BAR + (0 if at_open else TICKS_PER_BAR - 1)
-
-    def tick_time(self, index: int) -> int:
-        return int(self._ticks.time_msc.item(index))
+    def bar_tick(self, bar: int, at_open: bool) -> tuple[int, int]:
+        """Bar ``bar``'s open tick (at_open) or its close tick: its index and its time (ms)."""
+        if at_open:
+            return bar * TICKS_PER_BAR, self.prices.open_ms.item(bar)
+        return bar * TICKS_PER_BAR + TICKS_PER_BAR - 1, self.prices.close_ms.item(bar)
 
     def ticks(self, after_ms: int, until_ms: int, limit: int | None = None) -> Ticks:
         ticks = self._ticks.between(after_ms, until_ms)

@@ -45,6 +45,7 @@ _KINDS: Final[dict[str, type]] = {
     for name in TradeRequest._fields
 }
 _ABSENT: Final[dict[str, object]] = {name: kind() for name, kind in _KINDS.items()}
+_record = tuple.__new__  # a named tuple from its values in field order, with no argument parsing
 
 
 def _check(key: str, value: object) -> None:
@@ -66,7 +67,6 @@ def parse_request(request: object) -> TradeRequest:
     """The TradeRequest the terminal reads from ``request``; BadCall when the call is malformed."""
     if not isinstance(request, dict):
         raise BadCall(f'Invalid "request" argument: expected a dict, got {type(request).__name__}')
-    values = dict(_ABSENT)
     for key, value in request.items():
         kind = _KINDS.get(key)
         if kind is None:
@@ -74,12 +74,15 @@ def parse_request(request: object) -> TradeRequest:
         # The usual value (exactly its field's type; an int not negative, a float finite) passes
         # with no more ado; any other is judged by _check, which refuses it or accepts it (an int
         # subclass, a negative action or type).
-        unusual = type(value) is not kind
-        if isinstance(value, float):
-            unusual = unusual or not math.isfinite(value)
-        elif isinstance(value, int):
-            unusual = unusual or value < 0
+        given = type(value)
+        if given is float:
+            unusual = kind is not float or not math.isfinite(value)
+        elif given is int:
+            unusual = kind is not int or value < 0
+        else:
+            unusual = given is not kind
         if unusual:
             _check(key, value)
-        values[key] = value
-    return TradeRequest._make(values.values())
+    # Every field, in TradeRequest's order (the absent ones at their defaults): no length check needed.
+    parsed: TradeRequest = _record(TradeRequest, {**_ABSENT, **request}.values())
+    return parsed

@@ -12,6 +12,7 @@ and ``replay_hits``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -21,6 +22,9 @@ from mt5console.core.broker.sim.bookkeeping import Hit
 from mt5console.core.broker.sim.feed import Feed, Span, Ticks
 from mt5console.core.broker.sim.replay import BarPrices, ReplayFeed
 from mt5console.core.broker.sim.state import OpenPosition
+
+# Below every price: a level compared against it is never reached.
+_NEVER = -math.inf
 
 
 def _may_trigger(position: OpenPosition, span: Span, max_spread: float) -> bool:
@@ -59,29 +63,32 @@ def tick_hits(positions: Iterable[OpenPosition], feed: Feed, since_msc: int, unt
     return hits
 
 
-def _bar_decision(position: OpenPosition, prices: BarPrices, bar: int) -> Hit | None:
-    """The bar rule on one bar (see ``first_bar_hit``); None when neither level is reached."""
-    sl, tp = position.sl, position.tp
-    # .item() reads a Python number straight from the column (no numpy scalar on the way).
-    if position.is_buy:
-        o, h, low = prices.bid_open.item(bar), prices.bid_high.item(bar), prices.bid_low.item(bar)
-        sl_gap, tp_gap = bool(sl and o <= sl), bool(tp and o >= tp)
-        sl_in, tp_in = bool(sl and low <= sl), bool(tp and h >= tp)
-        sl_times, tp_times = prices.low_ms, prices.high_ms
-    else:
-        o, h, low = prices.ask_open.item(bar), prices.ask_high.item(bar), prices.ask_low.item(bar)
-        sl_gap, tp_gap = bool(sl and o >= sl), bool(tp and o <= tp)
-        sl_in, tp_in = bool(sl and h >= sl), bool(tp and low <= tp)
-        sl_times, tp_times = prices.high_ms, prices.low_ms
-    if tp_gap:
-        return (position.ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_TP)
-    if sl_gap:
-        return (position.ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_SL)
-    if sl_in:
-        return (position.ticket, sl_times.item(bar), sl, c.DEAL_REASON_SL)
-    if tp_in:
-        return (position.ticket, tp_times.item(bar), tp, c.DEAL_REASON_TP)
-    return None
+def _bar_decision(position: OpenPosition, prices: BarPrices, bar: int, stop_reached: bool) -> Hit:
+    """The bar rule on a bar reaching the position's stop (``stop_reached``) or else its target.
+
+    In the rule's order: a target gapped through at the open, a stop gapped through at the open, a
+    stop inside the bar, a target inside the bar (a gap is also inside: an open beyond a level is
+    beyond it for the bar's high or low). ``.item()`` reads a Python number straight from its
+    column, no numpy scalar on the way.
+    """
+    ticket, sl, tp = position.ticket, position.sl, position.tp
+    if position.type == c.POSITION_TYPE_BUY:  # judged on the bid
+        o = prices.bid_open.item(bar)
+        if tp and o >= tp:
+            return (ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_TP)
+        if sl and o <= sl:
+            return (ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_SL)
+        if stop_reached:
+            return (ticket, prices.low_ms.item(bar), sl, c.DEAL_REASON_SL)
+        return (ticket, prices.high_ms.item(bar), tp, c.DEAL_REASON_TP)
+    o = prices.ask_open.item(bar)  # a sell, judged on the ask
+    if tp and o <= tp:
+        return (ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_TP)
+    if sl and o >= sl:
+        return (ticket, prices.open_ms.item(bar), o, c.DEAL_REASON_SL)
+    if stop_reached:
+        return (ticket, prices.high_ms.item(bar), sl, c.DEAL_REASON_SL)
+    return (ticket, prices.low_ms.item(bar), tp, c.DEAL_REASON_TP)
 
 
 def first_bar_hit(position: OpenPosition, prices: BarPrices, start: int, stop: int) -> tuple[int, Hit] | None:
@@ -94,30 +101,30 @@ def first_bar_hit(position: OpenPosition, prices: BarPrices, start: int, stop: i
       first, and assuming the worst keeps backtests honest. A TP gapped through at the open comes
       first, though, since the open is the bar's first price.
     A sell is judged on the ask: the bar's bid prices plus its spread (as its ticks' asks).
-    The bars are searched with one numpy comparison per level; the bar found is then decided by the
-    scalar rule above, so a range and a bar at a time cannot disagree.
+    The bars are searched with one numpy comparison for both levels, which also tells whether the
+    bar found reaches the stop; the scalar rule above then decides it, so a range and a bar at a
+    time cannot disagree.
     """
     sl, tp = position.sl, position.tp
     if not (sl or tp) or stop <= start:
         return None
-    window = slice(start, stop)
     # An open beyond a level is also beyond it for the bar's high or low: those two suffice to find
-    # the bar. A buy's stop is reached by a low at or below it, its target by a high at or above it.
-    buy = position.is_buy
-    masks = []
-    if sl:
-        masks.append(prices.bid_low[window] <= sl if buy else prices.ask_high[window] >= sl)
-    if tp:
-        masks.append(prices.bid_high[window] >= tp if buy else prices.ask_low[window] <= tp)
-    reached = masks[0] if len(masks) == 1 else masks[0] | masks[1]
-    first = int(reached.argmax())  # the first True, or 0 when there is none
-    if not reached[first]:
+    # the bar. A buy's stop is reached by a low at or below it, its target by a high at or above it
+    # (see BarPrices.buy_reach); a level not set is never reached.
+    limits = prices.limits
+    if position.type == c.POSITION_TYPE_BUY:
+        reach = prices.buy_reach
+        limits[0], limits[1] = sl if sl else _NEVER, -tp if tp else _NEVER
+    else:
+        reach = prices.sell_reach
+        limits[0], limits[1] = -sl if sl else _NEVER, tp if tp else _NEVER
+    reached = reach[start:stop] <= limits  # per bar: [stop reached, target reached]
+    first = int(reached.argmax())  # the first True, row by row, or 0 when there is none
+    if not reached.item(first):
         return None
-    bar = start + first
-    hit = _bar_decision(position, prices, bar)
-    if hit is None:  # cannot happen: the comparison above and the decision read the same prices
-        raise AssertionError(f"bar {bar} reaches a level of position {position.ticket} but decides no hit")
-    return bar, hit
+    offset, column = divmod(first, 2)  # the first True of its row: column 0 when the stop is reached
+    bar = start + offset
+    return bar, _bar_decision(position, prices, bar, stop_reached=column == 0)
 
 
 def bar_hits(positions: Iterable[OpenPosition], prices: BarPrices, bar: int) -> list[Hit]:

@@ -462,7 +462,7 @@ class SimTerminal(c.ModuleConstants):
         """Every open position, oldest first, with its current price and profit."""
         desk = self._engine.desk
         return tuple(
-            info.position_record(p, desk.position_price(p), desk.position_profit(p))
+            info.position_record(p, *desk.valuation(p))
             for p in sorted(self._engine.ledger.positions.values(), key=lambda p: (p.time_msc, p.ticket))
         )
 

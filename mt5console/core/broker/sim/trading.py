@@ -18,7 +18,7 @@ from typing import Final, NamedTuple, Protocol
 
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim import money
-from mt5console.core.broker.sim.bookkeeping import Hit, closing, filled_order, new_deal, stop_closures
+from mt5console.core.broker.sim.bookkeeping import closing, filled_order, new_deal
 from mt5console.core.broker.sim.feed import Quote
 from mt5console.core.broker.sim.records import OrderCheckResult, OrderSendResult, TradeOrder, TradeRequest
 from mt5console.core.broker.sim.requests import COMMENT_LENGTH
@@ -93,8 +93,46 @@ class Figures(NamedTuple):
     margin_level: float
 
 
+# A named tuple from its values in field order (see bookkeeping._record).
+_record = tuple.__new__
+
+
 def on_grid(value: float, step: float) -> bool:
-    return abs(value / step - round(value / step)) < EPS
+    ratio = value / step
+    return abs(ratio - round(ratio)) < EPS
+
+
+def _traded_volume(spec: SymbolSpec, volume: float) -> float:
+    """``volume`` on the step's grid, if it is positive, on the grid and within the symbol's limits."""
+    if not volume > 0:
+        raise Refusal(c.TRADE_RETCODE_INVALID_VOLUME, f"volume {volume} must be positive")
+    if not on_grid(volume, spec.volume_step):
+        raise Refusal(
+            c.TRADE_RETCODE_INVALID_VOLUME, f"{volume} is not a multiple of the step {spec.volume_step}"
+        )
+    normal = round(round(volume / spec.volume_step) * spec.volume_step, 8)
+    if normal < spec.volume_min - EPS:
+        raise Refusal(c.TRADE_RETCODE_INVALID_VOLUME, f"{volume} is below the minimum {spec.volume_min}")
+    if normal > spec.volume_max + EPS:
+        raise Refusal(c.TRADE_RETCODE_INVALID_VOLUME, f"{volume} is above the maximum {spec.volume_max}")
+    return normal
+
+
+def _figures(balance: float, profit: float, margin: float) -> Figures:
+    """The account of this balance, open profit and margin."""
+    equity = round(balance + profit, money.CURRENCY_DIGITS)
+    level = round(equity / margin * 100, 2) if margin > 0 else 0.0
+    return Figures(balance, profit, equity, margin, round(equity - margin, money.CURRENCY_DIGITS), level)
+
+
+def _stop_detail(
+    spec: SymbolSpec, name: str, level: float, below: bool, is_buy: bool, reference: float, distance: float
+) -> str:
+    """Why a stop level is refused: on the wrong side of the price, or closer than the stops level."""
+    side, price = "below" if below else "above", "bid" if is_buy else "ask"
+    if distance <= EPS:
+        return f"{name} {level} must be {side} the {price} {reference:.{spec.digits}f}"
+    return f"{name} {level} is {distance:.0f} points from the {price}; {spec.name} needs {spec.stops_level}"
 
 
 class Desk:
@@ -108,6 +146,9 @@ class Desk:
         self.leverage = leverage
         self._commit = commit
         self._request_id = 0
+        # (ledger revision, margin) of the open positions: see _ledger_margin.
+        self._kept_margin: tuple[int, float] | None = None
+        self._volumes: dict[tuple[str, float], float] = {}  # valid volumes as traded: see _volume
 
     # ---------------------------------------------------------------- account maths
 
@@ -116,32 +157,43 @@ class Desk:
         quote = self.market.quote(position.symbol)
         if quote is None:
             return position.price_open
-        return quote.bid if position.is_buy else quote.ask
+        return quote.bid if position.type == c.POSITION_TYPE_BUY else quote.ask
 
-    def position_profit(self, position: OpenPosition) -> float:
-        spec = SYMBOLS[position.symbol]
-        current = self.position_price(position)
-        return money.profit(
-            spec, position.is_buy, position.volume, position.price_open, current, self.market.price_of
-        )
+    def valuation(self, position: OpenPosition) -> tuple[float, float]:
+        """The price the position would close at now (``position_price``) and its profit there."""
+        price = self.position_price(position)
+        spec, is_buy = SYMBOLS[position.symbol], position.type == c.POSITION_TYPE_BUY
+        profit = money.profit(spec, is_buy, position.volume, position.price_open, price, self.market.price_of)
+        return price, profit
 
     def figures(self, change: Change | None = None) -> Figures:
         """The account now, or as it would be after ``change``."""
-        positions, balance = self.ledger.positions, self.ledger.balance
-        if change is not None:
-            positions = change.positions_after(positions)
-            balance = change.balance if change.balance is not None else balance
-        return self._figures(positions, balance)
+        ledger = self.ledger
+        if change is None:
+            positions = ledger.positions.values()
+            profit = money.open_profit(positions, self.position_price, self.market.price_of)
+            return _figures(ledger.balance, profit, self._ledger_margin())
+        after = change.positions_after(ledger.positions).values()
+        balance = change.balance if change.balance is not None else ledger.balance
+        profit = money.open_profit(after, self.position_price, self.market.price_of)
+        return _figures(balance, profit, money.hedged_margin(after, self.leverage, self.market.price_of))
 
-    def _figures(self, positions: dict[int, OpenPosition], balance: float) -> Figures:
-        profit = 0.0
-        for position in positions.values():
-            profit += self.position_profit(position)
-        profit = round(profit, money.CURRENCY_DIGITS)
-        margin = money.hedged_margin(positions.values(), self.leverage, self.market.price_of)
-        equity = round(balance + profit, money.CURRENCY_DIGITS)
-        level = round(equity / margin * 100, 2) if margin > 0 else 0.0
-        return Figures(balance, profit, equity, margin, round(equity - margin, money.CURRENCY_DIGITS), level)
+    def _ledger_margin(self) -> float:
+        """The margin of the ledger's open positions.
+
+        Kept while the positions stay as they are (the ledger's revision), unless a margin is
+        converted at other symbols' prices: then it moves with the market and is computed anew.
+        """
+        revision, kept = self.ledger.revision, self._kept_margin
+        if kept is not None and kept[0] == revision:
+            return kept[1]
+        positions = self.ledger.positions.values()
+        margin = money.hedged_margin(positions, self.leverage, self.market.price_of)
+        for position in positions:
+            if money.margin_reads_prices(SYMBOLS[position.symbol]):
+                return margin
+        self._kept_margin = (revision, margin)
+        return margin
 
     # ---------------------------------------------------------------- requests
 
@@ -202,9 +254,10 @@ class Desk:
     ) -> OrderSendResult:
         comment = RETCODE_TEXT[retcode] + (f" ({detail})" if detail else "")
         bid, ask = (quote.bid, quote.ask) if quote else (0.0, 0.0)
-        return OrderSendResult(
-            retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, request
-        )
+        # OrderSendResult's fields in order (retcode_external is 0: no external system).
+        values = (retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, request)
+        result: OrderSendResult = _record(OrderSendResult, values)
+        return result
 
     def _plan(self, request: TradeRequest) -> Plan:
         if request.action in _UNSUPPORTED_ACTIONS:
@@ -233,20 +286,19 @@ class Desk:
             raise Refusal(c.TRADE_RETCODE_INVALID, f"unknown symbol {symbol!r}")
         return spec
 
-    @staticmethod
-    def _volume(spec: SymbolSpec, volume: float) -> float:
-        if not volume > 0:
-            raise Refusal(c.TRADE_RETCODE_INVALID_VOLUME, f"volume {volume} must be positive")
-        if not on_grid(volume, spec.volume_step):
-            raise Refusal(
-                c.TRADE_RETCODE_INVALID_VOLUME, f"{volume} is not a multiple of the step {spec.volume_step}"
-            )
-        normal = round(round(volume / spec.volume_step) * spec.volume_step, 8)
-        if normal < spec.volume_min - EPS:
-            raise Refusal(c.TRADE_RETCODE_INVALID_VOLUME, f"{volume} is below the minimum {spec.volume_min}")
-        if normal > spec.volume_max + EPS:
-            raise Refusal(c.TRADE_RETCODE_INVALID_VOLUME, f"{volume} is above the maximum {spec.volume_max}")
-        return normal
+    def _volume(self, spec: SymbolSpec, volume: float) -> float:
+        """The volume as traded (on the step's grid), or INVALID_VOLUME.
+
+        The answer for a valid volume (a float) is remembered per symbol: volumes repeat, and valid
+        ones are few (multiples of the step up to the maximum).
+        """
+        if type(volume) is not float:  # a float subclass: its own type may carry through the maths
+            return _traded_volume(spec, volume)
+        key = (spec.name, volume)
+        traded = self._volumes.get(key)
+        if traded is None:
+            traded = self._volumes[key] = _traded_volume(spec, volume)
+        return traded
 
     @staticmethod
     def _filling(spec: SymbolSpec, filling: int) -> None:
@@ -283,23 +335,22 @@ class Desk:
     @staticmethod
     def _stops(spec: SymbolSpec, is_buy: bool, sl: float, tp: float, quote: Quote) -> None:
         """MT5's rule: a buy's stops are measured from the bid, a sell's from the ask."""
+        if not (sl or tp):
+            return
         reference = quote.bid if is_buy else quote.ask
         for name, level, below in (("sl", sl, is_buy), ("tp", tp, not is_buy)):
             if level == 0:
                 continue
-            if level < 0 or not on_grid(level, spec.tick_size):
+            if level < 0 or not on_grid(level, spec.point):
                 raise Refusal(
                     c.TRADE_RETCODE_INVALID_STOPS, f"{name} {level} is not a {spec.digits}-digit price"
                 )
             distance = (reference - level if below else level - reference) / spec.point
-            side, price = "below" if below else "above", "bid" if is_buy else "ask"
-            if distance <= EPS:
-                detail = f"{name} {level} must be {side} the {price} {reference:.{spec.digits}f}"
-                raise Refusal(c.TRADE_RETCODE_INVALID_STOPS, detail)
-            if distance + EPS < spec.stops_level:
-                detail = f"{name} {level} is {distance:.0f} points from the {price}; {spec.name} needs "
-                detail += str(spec.stops_level)
-                raise Refusal(c.TRADE_RETCODE_INVALID_STOPS, detail)
+            if distance <= EPS or distance + EPS < spec.stops_level:
+                raise Refusal(
+                    c.TRADE_RETCODE_INVALID_STOPS,
+                    _stop_detail(spec, name, level, below, is_buy, reference, distance),
+                )
 
     # ---------------------------------------------------------------- plans
 
@@ -320,26 +371,37 @@ class Desk:
         now = self.market.now_ms()
         ticket, deal_ticket = self.ledger.next_order, self.ledger.next_deal
         position_reason, order_reason, deal_reason = self._reason(request.magic)
-        position = OpenPosition(
-            ticket=ticket,
-            symbol=spec.name,
-            type=c.POSITION_TYPE_BUY if is_buy else c.POSITION_TYPE_SELL,
-            volume=volume,
-            price_open=price,
-            sl=request.sl,
-            tp=request.tp,
-            magic=request.magic,
-            comment=request.comment[:COMMENT_LENGTH],
-            reason=position_reason,
-            time_msc=now,
-            time_update_msc=now,
+        values = (
+            ticket,
+            spec.name,  # symbol
+            c.POSITION_TYPE_BUY if is_buy else c.POSITION_TYPE_SELL,  # type
+            volume,
+            price,  # price_open
+            request.sl,
+            request.tp,
+            request.magic,
+            request.comment[:COMMENT_LENGTH],
+            position_reason,
+            now,  # time_msc
+            now,  # time_update_msc
         )
-        # The account with the position added (what figures(Change(upsert=(position,))) gives).
-        after = self._figures({**self.ledger.positions, ticket: position}, self.ledger.balance)
-        if after.margin_free < 0:
-            raise Refusal(
-                c.TRADE_RETCODE_NO_MONEY, f"margin {after.margin:.2f} would exceed equity {after.equity:.2f}"
-            )
+        position: OpenPosition = _record(OpenPosition, values)
+        # The account with the position added (what figures(Change(upsert=(position,))) gives, but
+        # for the margin level, which the check does not need). With nothing else open, the sums over
+        # the positions are the new one's own profit and margin (see money._sum_in_cents).
+        held = self.ledger.positions
+        if held:
+            positions = (*held.values(), position)
+            profit = money.open_profit(positions, self.position_price, self.market.price_of)
+            margin = money.hedged_margin(positions, self.leverage, self.market.price_of)
+        else:
+            current = quote.bid if is_buy else quote.ask  # its position_price: the same quote
+            profit = money.profit(spec, is_buy, volume, price, current, self.market.price_of)
+            margin = money.margin(spec, volume, price, self.leverage, self.market.price_of)
+        equity = round(self.ledger.balance + profit, money.CURRENCY_DIGITS)
+        margin_free = round(equity - margin, money.CURRENCY_DIGITS)
+        if margin_free < 0:
+            raise Refusal(c.TRADE_RETCODE_NO_MONEY, f"margin {margin:.2f} would exceed equity {equity:.2f}")
         order = self._order(request, ticket, spec.name, volume, price, ticket, order_reason, now)
         deal = new_deal(
             ticket=deal_ticket,
@@ -356,15 +418,19 @@ class Desk:
             symbol=spec.name,
             comment=request.comment,
         )
-        change = Change(
-            next_order=ticket + 1,
-            next_deal=deal_ticket + 1,
-            processed_msc=now,
-            upsert=(position,),
-            orders=(order,),
-            deals=(deal,),
+        fields = (
+            None,  # balance: unchanged
+            ticket + 1,  # next_order
+            deal_ticket + 1,  # next_deal
+            now,  # processed_msc
+            (position,),  # upsert
+            (),  # remove
+            (order,),  # orders
+            (deal,),  # deals
         )
-        return Plan(change, deal_ticket, ticket, volume, price)
+        change: Change = _record(Change, fields)
+        plan: Plan = _record(Plan, (change, deal_ticket, ticket, volume, price))
+        return plan
 
     @staticmethod
     def _order(
@@ -453,7 +519,3 @@ class Desk:
         now = self.market.now_ms()
         updated = position._replace(sl=request.sl, tp=request.tp, time_update_msc=now)
         return Plan(Change(upsert=(updated,), processed_msc=now))
-
-    def stops_hit(self, hits: list[Hit]) -> Change | None:
-        """One change closing the positions whose SL/TP was hit, in time order."""
-        return stop_closures(self.ledger, hits, self.market.price_of)
