@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import fields
+from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Protocol
 
 from mt5console.core.store.base import StoreBase, aware, number, string, whole
@@ -56,8 +59,42 @@ _DEALS_OF_POSITION = f"SELECT {DEAL_COLUMNS} FROM deals WHERE position_id = ? OR
 _LAST_DEAL_TIME = "SELECT max(time) FROM deals"
 
 
+# A deal's attributes in the table's column order, read in one call.
+_DEAL_VALUES = attrgetter(*(field.name for field in fields(StoredDeal)))
+_INF = math.inf
+
+
 def deal_row(deal: DealLike) -> Row:
-    """The checked column values of ``deal``, in the table's order; raises before anything is written."""
+    """The checked column values of ``deal``, in the table's order; raises before anything is written.
+
+    A deal of plain values (the terminal's: exact ints and finite floats, an aware UTC time) is
+    checked in one expression; any other goes through ``checked_deal_row``'s calls, one per field,
+    which accept more (an int for a float, any time zone) and name what they refuse. Both give the
+    same row for a deal both accept (the tests compare them)."""
+    try:
+        values = _DEAL_VALUES(deal)
+    except AttributeError:
+        return checked_deal_row(deal)  # which names the first attribute missing
+    (ticket, order, position_id, symbol, type_, entry, reason, volume, price, profit, commission, swap,
+     magic, comment, time) = values  # fmt: skip
+    if (
+        type(ticket) is int and ticket >= 1 and type(order) is int and order >= 0
+        and type(position_id) is int and position_id >= 0 and type(symbol) is str
+        and type(type_) is int and type(entry) is int and type(reason) is int
+        and type(volume) is float and 0.0 <= volume < _INF and type(price) is float and 0.0 <= price < _INF
+        and type(profit) is float and -_INF < profit < _INF
+        and type(commission) is float and -_INF < commission < _INF
+        and type(swap) is float and -_INF < swap < _INF
+        and type(magic) is int and magic >= 0 and type(comment) is str
+        and type(time) is datetime and time.tzinfo is UTC
+    ):  # fmt: skip
+        return values[:-1] + (to_db_time(time),)  # noqa: RUF005 (cheaper than unpacking)
+    return checked_deal_row(deal)
+
+
+def checked_deal_row(deal: DealLike) -> Row:
+    """``deal_row`` field by field: each value checked (and a number made a float, a time UTC) by
+    the store's checks, in the table's order, the first one wrong named."""
     try:
         return (
             whole("deal.ticket", deal.ticket, minimum=1),
@@ -82,7 +119,8 @@ def deal_row(deal: DealLike) -> Row:
 
 def deal_rows(deals: Sequence[DealLike]) -> list[Row]:
     """Every deal checked (a bad one is named by its place in ``deals``) before any is written."""
-    if isinstance(deals, str | bytes) or not isinstance(deals, Sequence):
+    plain = type(deals) is tuple or type(deals) is list  # the usual ones, without the ABC's check
+    if not plain and (isinstance(deals, str | bytes) or not isinstance(deals, Sequence)):
         raise InvalidRecordError(f"deals: expected a sequence of deals, got {type(deals).__name__}")
     rows: list[Row] = []
     for index, deal in enumerate(deals):
@@ -108,13 +146,13 @@ class DealStore(StoreBase):
     def record_deal(self, deal: DealLike) -> bool:
         """Store a deal of the terminal's history; False when its ticket was already stored."""
         rows = [deal_row(deal)]
-        with self._direct.write() as cursor:
+        with self._direct.transaction as cursor:
             return insert_deals(cursor, rows) == 1
 
     def record_deals(self, deals: Sequence[DealLike]) -> int:
         """Store several deals in one transaction (all checked first); returns how many were new."""
         rows = deal_rows(deals)
-        with self._direct.write() as cursor:
+        with self._direct.transaction as cursor:
             return insert_deals(cursor, rows)
 
     def deals_for_position(self, position_id: int) -> list[StoredDeal]:

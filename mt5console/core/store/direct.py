@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -31,15 +30,51 @@ Row = tuple[Any, ...]
 # SQLAlchemy's own storage format for DATETIME on SQLite (sqlalchemy.dialects.sqlite.DATETIME).
 _DB_TIME_FORMAT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 _UTC_SUFFIX = "+00:00"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE = _EPOCH.date()
+# The text of a day ("YYYY-MM-DD ") by days since the epoch, and of a whole second of the day
+# ("HH:MM:SS.000000") by seconds since midnight, each made once: see to_db_time.
+_DAY_TEXTS: dict[int, str] = {}
+_SECOND_TEXTS: dict[int, str] = {}
+_MOST_DAY_TEXTS = 50_000  # some 140 years of days (5 MB at most); past that the table starts again
 
 
-@lru_cache(maxsize=4096)  # a trade's open and close times come back as its deals' times
 def to_db_time(value: datetime) -> str:
     """An aware datetime as column_types.UTCDateTime stores it, made the way it makes it (UTC, then
     SQLAlchemy's SQLite DATETIME text without an offset, so that text order is time order):
     ``YYYY-MM-DD HH:MM:SS.ffffff``. A naive datetime raises NaiveDatetimeError, as there."""
-    utc = require_aware("datetime column", value)
-    return _DB_TIME_FORMAT % (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+    if type(value) is not datetime or value.tzinfo is not UTC:
+        utc = require_aware("datetime column", value)
+        if type(utc) is not datetime:  # a subclass (pandas' Timestamp...): its fields, as SQLAlchemy does
+            return _DB_TIME_FORMAT % (
+                utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond
+            )  # fmt: skip
+        value = utc
+    # The same text as _DB_TIME_FORMAT (the tests compare them) for a fraction of its cost, which is
+    # formatting seven numbers on every call (one per trade, one per deal in a replay): the timedelta
+    # since the epoch splits into days, seconds and microseconds in C, a day's and a second's text
+    # are looked up, and only microseconds other than zero (not a bar's time) are formatted.
+    since = value - _EPOCH
+    days, seconds, microseconds = since.days, since.seconds, since.microseconds
+    day = _DAY_TEXTS.get(days) or _day_text(days)
+    second = _SECOND_TEXTS.get(seconds) or _second_text(seconds)
+    if microseconds:
+        return f"{day}{second[:9]}{microseconds:06d}"
+    return day + second
+
+
+def _day_text(days: int) -> str:
+    if len(_DAY_TEXTS) >= _MOST_DAY_TEXTS:
+        _DAY_TEXTS.clear()
+    text = _DAY_TEXTS[days] = f"{(_EPOCH_DATE + timedelta(days=days)).isoformat()} "
+    return text
+
+
+def _second_text(seconds: int) -> str:  # at most 86,400 of them
+    hours, rest = divmod(seconds, 3600)
+    minutes, second = divmod(rest, 60)
+    text = _SECOND_TEXTS[seconds] = f"{hours:02d}:{minutes:02d}:{second:02d}.000000"
+    return text
 
 
 def from_db_time(value: str) -> datetime:
@@ -52,8 +87,18 @@ def from_db_time(value: str) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def as_read(utc: datetime, stored: str) -> datetime:
+    """What reading ``stored`` (the text of the aware UTC datetime ``utc``) back gives, without
+    parsing it when ``utc`` is already that: a plain datetime (a subclass such as pandas' Timestamp
+    reads back as a datetime) with fold 0 (the text has none). Snapshots of what was just written
+    are built from the written values with this."""
+    if type(utc) is datetime and utc.tzinfo is UTC and not utc.fold:
+        return utc
+    return from_db_time(stored)
+
+
 class DirectConnection:
-    """One sqlite3 connection guarded by a lock: ``write()`` is a BEGIN IMMEDIATE transaction,
+    """One sqlite3 connection guarded by a lock: ``transaction`` is a BEGIN IMMEDIATE transaction,
     ``read()`` one SELECT (a statement of its own is a read transaction of its own).
 
     ``lock`` is the lock to take around each statement or transaction: by default one of its own;
@@ -79,12 +124,10 @@ class DirectConnection:
         self._connection: sqlite3.Connection | None = connection
         # One cursor, reused under the lock: every result is fetched in full before the next statement.
         self._cursor: sqlite3.Cursor | None = connection.cursor()
-        self._transaction = _WriteTransaction(self)
-
-    def write(self) -> _WriteTransaction:
-        """``with direct.write() as cursor:`` holds the lock and the database's write lock; commits
-        when the block ends, rolls back (and re-raises) when it raises."""
-        return self._transaction
+        # ``with direct.transaction as cursor:`` holds the lock and the database's write lock; commits
+        # when the block ends, rolls back (and re-raises) when it raises. (One reusable object: no
+        # call to make one per transaction.)
+        self.transaction = _WriteTransaction(self)
 
     def read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Row]:
         with self._lock:
@@ -105,7 +148,8 @@ class DirectConnection:
 
 
 class _WriteTransaction:
-    """The context manager of ``DirectConnection.write`` (a class: cheaper than a generator)."""
+    """The context manager of ``DirectConnection.transaction`` (a class: cheaper than a generator; it reads
+    the connection's fields itself, as each call here is paid on every trade of a replay)."""
 
     __slots__ = ("_direct",)
 
@@ -116,7 +160,9 @@ class _WriteTransaction:
         direct = self._direct
         direct._lock.acquire()
         try:
-            cursor = direct._open_cursor()
+            cursor = direct._cursor
+            if cursor is None:
+                raise StoreError(f"{direct._label}: the store is closed")
             cursor.execute("BEGIN IMMEDIATE")
         except BaseException:
             direct._lock.release()
@@ -128,7 +174,9 @@ class _WriteTransaction:
     ) -> None:
         direct = self._direct
         try:
-            cursor = direct._open_cursor()
+            cursor = direct._cursor
+            if cursor is None:  # closed inside the block by the thread that holds the (reentrant) lock
+                raise StoreError(f"{direct._label}: the store is closed")
             if exc_type is None:
                 try:
                     cursor.execute("COMMIT")
