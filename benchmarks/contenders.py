@@ -76,7 +76,8 @@ def mt5console_contender() -> Contender:
         run=run,
         notes=(
             f"none: the live engine itself on the simulated terminal ({REPLAY_MODULE}.{REPLAY_FUNCTION}), "
-            "trade tracker and its SQLite store included",
+            "trade tracker and its SQLite store included (the replay's store is an in-memory SQLite "
+            "database: same schema and code, thrown away at the end)",
         ),
     )
 
