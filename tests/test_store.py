@@ -8,7 +8,6 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,8 +33,7 @@ from mt5console.core.store import (
     create_sqlite_engine,
     prepare_schema,
 )
-
-T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+from tests.store_fakes import T0, FakeDeal
 
 
 @pytest.fixture
@@ -308,25 +306,6 @@ def test_trades_filtered_by_strategy_and_checked(store: Store) -> None:
             ticket=4, position_id=4, symbol="EURUSD", side="long", volume=1, open_price=1, open_time=T0
         )
     assert store.trade_by_ticket(3) is None and store.trade_by_ticket(4) is None
-
-
-@dataclass(frozen=True)
-class FakeDeal:
-    ticket: int
-    order: int = 9
-    position_id: int = 1001
-    symbol: str = "EURUSD"
-    type: int = 0
-    entry: int = 0
-    reason: int = 3
-    volume: float = 0.3
-    price: float = 1.08512
-    profit: float = 0.0
-    commission: float = -0.7
-    swap: float = 0.0
-    magic: int = 123456
-    comment: str = "strategy_123:entry"
-    time: datetime = T0
 
 
 def test_deals_are_recorded_once(store: Store, db_path: Path) -> None:

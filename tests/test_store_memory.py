@@ -8,8 +8,6 @@ import sqlite3
 import threading
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,27 +25,7 @@ from mt5console.core.store import (
 )
 from mt5console.core.store import engine as engine_module
 from mt5console.core.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Location, configure_connection
-
-T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class FakeDeal:
-    ticket: int
-    order: int = 9
-    position_id: int = 1001
-    symbol: str = "EURUSD"
-    type: int = 0
-    entry: int = 0
-    reason: int = 3
-    volume: float = 0.3
-    price: float = 1.08512
-    profit: float = 0.0
-    commission: float = -0.7
-    swap: float = 0.0
-    magic: int = 123456
-    comment: str = "s1:entry"
-    time: datetime = T0
+from tests.store_fakes import T0, FakeDeal
 
 
 @pytest.fixture

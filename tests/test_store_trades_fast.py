@@ -13,7 +13,7 @@ import threading
 import time
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -38,8 +38,8 @@ from mt5console.core.store import (
 )
 from mt5console.core.store.column_types import UTCDateTime
 from mt5console.core.store.direct import from_db_time, to_db_time
+from tests.store_fakes import T0, FakeDeal
 
-T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=2))
 
 
@@ -62,25 +62,6 @@ def raw(db_path: Path, sql: str, parameters: tuple[object, ...] = ()) -> list[tu
         return connection.execute(sql, parameters).fetchall()
     finally:
         connection.close()
-
-
-@dataclass(frozen=True)
-class FakeDeal:
-    ticket: int
-    order: int = 9
-    position_id: int = 1001
-    symbol: str = "EURUSD"
-    type: int = 0
-    entry: int = 0
-    reason: int = 3
-    volume: float = 0.3
-    price: float = 1.08512
-    profit: float = 0.0
-    commission: float = -0.7
-    swap: float = 0.0
-    magic: int = 123456
-    comment: str = "s1:entry"
-    time: datetime = T0
 
 
 def open_trade(store: Store, ticket: int = 1001, **changes: typing.Any) -> Trade:
