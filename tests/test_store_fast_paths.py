@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import sqlite3
+import threading
+import time
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from mt5console.core.broker.models import Deal
 from mt5console.core.store import (
     InvalidRecordError,
     NaiveDatetimeError,
+    RecordNotFoundError,
     Store,
     StoredDeal,
     Trade,
@@ -288,6 +291,35 @@ def test_a_returned_trade_is_what_the_orm_and_a_read_give_field_for_field(tmp_pa
         assert [deal.ticket for deal in store.deals_for_position(50)] == [60, 61]
 
 
+def typed_row(store: Store, ticket: int) -> list[tuple[typing.Any, str]]:
+    """Every column but the ticket with SQLite's own type of its value (what a reader meets)."""
+    names = [name for name in TRADE_COLUMNS.split(", ") if name != "ticket"]
+    columns = ", ".join(f"{name}, typeof({name})" for name in names)
+    connection = sqlite3.connect(store._location.target, uri=True)
+    try:
+        (row,) = connection.execute(f"SELECT {columns} FROM trades WHERE ticket = ?", (ticket,)).fetchall()
+    finally:
+        connection.close()
+    return list(zip(row[::2], row[1::2], strict=True))
+
+
+def test_the_direct_rows_are_the_orms_value_for_value_and_type_for_type(store: Store) -> None:
+    def orm_write(trade: Trade, ticket: int) -> None:
+        with Session(store._writer) as session:
+            session.add(TradeRecord(**(as_dict(trade) | {"ticket": ticket})))
+            session.commit()
+
+    opened = store.record_trade_open(**open_args(ticket=2, open_time=T0 + timedelta(microseconds=5)))
+    orm_write(opened, 1)
+    assert typed_row(store, 2) == typed_row(store, 1)  # open: NULL close fields, profit 0.0, 'open'
+    assert [value for value, kind in typed_row(store, 2) if kind == "null"] == [None, None, None]
+    closed = store.record_trade_close(
+        2, price=1.09, when=T0 + timedelta(hours=1), profit=3.5, exit_reason="tp"
+    )
+    orm_write(closed, 3)
+    assert typed_row(store, 2) == typed_row(store, 3)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -342,3 +374,40 @@ def test_a_built_snapshot_is_the_dataclass_one(values: list[int]) -> None:
     assert made == Trade(*values) and typed(made) == typed(Trade(*values))  # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.ticket = 1  # type: ignore[misc]
+
+
+# --- a one-statement write (record_trade_open, record_deal) is a transaction of its own ------------------
+
+
+def test_a_one_statement_write_waits_for_the_write_lock_like_a_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "mt5console.db"
+    with Store(path) as first:
+        first.save_strategy("s1", name="EMA", symbol="EURUSD", timeframe="H1", definition={}, when=T0)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    impatient, patient = Store(path, busy_timeout_ms=50), Store(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            impatient.record_trade_open(**open_args(ticket=1))
+        releaser = threading.Timer(0.4, lambda: holder.execute("COMMIT"))
+        releaser.start()
+        started = time.monotonic()
+        assert patient.record_trade_open(**open_args(ticket=2)).ticket == 2  # after the holder's commit
+        assert time.monotonic() - started > 0.3
+        releaser.join()
+        assert impatient.record_trade_open(**open_args(ticket=3)).ticket == 3  # nothing left behind
+        assert [trade.ticket for trade in patient.open_trades()] == [2, 3]
+    finally:
+        impatient.close()
+        patient.close()
+        holder.close()
+
+
+def test_a_refused_one_statement_write_leaves_nothing(store: Store) -> None:
+    store.record_trade_open(**open_args(ticket=1))
+    with pytest.raises(RecordNotFoundError, match="strategy 'ghost' is not in the store"):
+        store.record_trade_open(**open_args(ticket=2, strategy_id="ghost"))
+    assert [row[0] for row in rows(store)] == [1]
+    connection = store._direct._connection
+    assert connection is not None and not connection.in_transaction
+    assert store.record_trade_open(**open_args(ticket=3)).ticket == 3

@@ -145,9 +145,7 @@ def insert_deals(cursor: sqlite3.Cursor, rows: list[Row]) -> int:
 class DealStore(StoreBase):
     def record_deal(self, deal: DealLike) -> bool:
         """Store a deal of the terminal's history; False when its ticket was already stored."""
-        rows = [deal_row(deal)]
-        with self._direct.transaction as cursor:
-            return insert_deals(cursor, rows) == 1
+        return self._direct.write_one(_INSERT_DEAL, deal_row(deal)) == 1
 
     def record_deals(self, deals: Sequence[DealLike]) -> int:
         """Store several deals in one transaction (all checked first); returns how many were new."""

@@ -7,7 +7,8 @@ parameterised SQL on one connection (sqlite3 caches the prepared statements) cos
 SQLite's own work (its file locks and page writes), and returns light frozen snapshots. The
 guarantees stay those of the rest of the store, which keeps using sqlmodel: the connection is
 configured exactly like the engine's (engine.configure_connection: WAL, busy timeout, synchronous,
-foreign keys), every write is one BEGIN IMMEDIATE ... COMMIT, and a lock makes it safe to share
+foreign keys), every write is one transaction (BEGIN IMMEDIATE ... COMMIT, or a single statement in
+SQLite's autocommit, which takes the write lock as it starts), and a lock makes it safe to share
 between threads. The sqlmodel tables stay the schema; this module only reads and writes their rows,
 in the very representation the ORM's column types use (see ``to_db_time``).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -99,7 +101,7 @@ def as_read(utc: datetime, stored: str) -> datetime:
 
 class DirectConnection:
     """One sqlite3 connection guarded by a lock: ``transaction`` is a BEGIN IMMEDIATE transaction,
-    ``read()`` one SELECT (a statement of its own is a read transaction of its own).
+    ``write_one()`` one writing statement and ``read()`` one SELECT, each a transaction of its own.
 
     ``lock`` is the lock to take around each statement or transaction: by default one of its own;
     an in-memory store passes the one its ORM sessions take too (base.py says why)."""
@@ -128,6 +130,15 @@ class DirectConnection:
         # when the block ends, rolls back (and re-raises) when it raises. (One reusable object: no
         # call to make one per transaction.)
         self.transaction = _WriteTransaction(self)
+
+    def write_one(self, sql: str, parameters: Sequence[Any]) -> int:
+        """One writing statement as a transaction of its own, SQLite's autocommit: it takes the write
+        lock as it starts (waiting up to the busy timeout, as BEGIN IMMEDIATE does), commits as it
+        ends, and leaves nothing behind when it fails. Returns how many rows it changed. For a write
+        that is one statement: two statements (BEGIN, COMMIT) fewer than ``transaction``."""
+        with self._lock:
+            rowcount: int = self._open_cursor().execute(sql, parameters).rowcount
+            return rowcount
 
     def read(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Row]:
         with self._lock:

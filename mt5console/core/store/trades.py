@@ -11,7 +11,7 @@ from typing import Any
 
 from mt5console.core.store.base import aware, number, string, text, whole
 from mt5console.core.store.deals import DealLike, DealStore, deal_rows, insert_deals
-from mt5console.core.store.direct import Row, as_read, from_db_time, to_db_time
+from mt5console.core.store.direct import as_read, from_db_time, to_db_time
 from mt5console.core.store.errors import InvalidRecordError, RecordNotFoundError, RecordStateError
 from mt5console.core.store.snapshots import (
     TRADE_COLUMNS,
@@ -31,8 +31,7 @@ _CLOSED = TradeStatus.CLOSED.value
 # Where each column sits in a row (the snapshot's field order), to change a row before returning it.
 _AT = {field.name: index for index, field in enumerate(fields(Trade))}
 _STATUS_AT, _REMAINING_AT, _PROFIT_AT = _AT["status"], _AT["remaining_volume"], _AT["profit"]
-_SL_AT, _TP_AT, _CLOSE_PRICE_AT, _CLOSE_TIME_AT = _AT["sl"], _AT["tp"], _AT["close_price"], _AT["close_time"]
-_EXIT_REASON_AT, _OPEN_TIME_AT = _AT["exit_reason"], _AT["open_time"]
+_SL_AT, _TP_AT = _AT["sl"], _AT["tp"]
 
 # What every new trade starts with, written in the SQL rather than bound: sqlite3 binds a None only
 # after looking for an adapter for it, and a literal is no binding at all. The same values.
@@ -49,6 +48,11 @@ _INSERT_TRADE = (
     f"INSERT INTO trades ({TRADE_COLUMNS}) VALUES ({_NEW_TRADE_VALUES}) ON CONFLICT (ticket) DO NOTHING"
 )
 _TRADE_BY_TICKET = f"SELECT {TRADE_COLUMNS} FROM trades WHERE ticket = ?"
+# What a close reads of the trade: the columns it does not set, and status (only an open trade closes).
+_CLOSING_TRADE = (
+    "SELECT position_id, strategy_id, symbol, side, volume, open_price, open_time, sl, tp, profit, comment, "
+    "magic, status FROM trades WHERE ticket = ?"
+)
 _TRADE_BY_POSITION = f"SELECT {TRADE_COLUMNS} FROM trades WHERE position_id = ? ORDER BY ticket LIMIT 1"
 _UPDATE_PARTIAL = "UPDATE trades SET remaining_volume = ?, profit = ? WHERE ticket = ?"
 _UPDATE_CLOSE = (
@@ -111,18 +115,16 @@ class TradeStore(DealStore):
         # The row but the _NEW_TRADE_LITERALS, in column order.
         row = (ticket, position_id, strategy_id, symbol, side, volume, volume, open_price, opened, sl, tp,
                comment, magic)  # fmt: skip
-        with self._direct.transaction as cursor:
-            try:
-                cursor.execute(_INSERT_TRADE, row)
-            except sqlite3.IntegrityError as error:
-                if "FOREIGN KEY" in str(error):
-                    raise RecordNotFoundError(
-                        f"strategy_id: strategy {strategy_id!r} is not in the store"
-                    ) from None
-                raise
-            known = None if cursor.rowcount else _trade_row(cursor, ticket)  # 0: the ticket was there
-        if known is not None:
-            return trade_from_row(known)
+        try:
+            inserted = self._direct.write_one(_INSERT_TRADE, row)
+        except sqlite3.IntegrityError as error:
+            if "FOREIGN KEY" in str(error):
+                raise RecordNotFoundError(
+                    f"strategy_id: strategy {strategy_id!r} is not in the store"
+                ) from None
+            raise
+        if not inserted:  # the ticket was there already: as it is (trades are never deleted)
+            return trade_from_row(self._direct.read(_TRADE_BY_TICKET, (ticket,))[0])
         # The trade as written, without reading it back.
         return make_trade(
             (ticket, position_id, strategy_id, symbol, side, volume, volume, open_price,
@@ -186,20 +188,22 @@ class TradeStore(DealStore):
         close_time = to_db_time(when)
         new_deals = deal_rows(deals) if deals else []
         with self._direct.transaction as cursor:
-            row = _open_trade_row(cursor, ticket)
-            total = row[_PROFIT_AT] + profit
+            rows = cursor.execute(_CLOSING_TRADE, (ticket,)).fetchall()
+            if not rows:
+                raise RecordNotFoundError(f"ticket: trade {ticket} is not in the store")
+            (position_id, strategy_id, symbol, side, volume, open_price, open_time, sl, tp, profit_before,
+             comment, magic, status) = rows[0]  # fmt: skip
+            if status != _OPEN:
+                raise RecordStateError(f"ticket: trade {ticket} is already closed")
+            total = profit_before + profit
             cursor.execute(_UPDATE_CLOSE, (price, close_time, total, exit_reason, ticket))
             if new_deals:
                 insert_deals(cursor, new_deals)
         # The row as the UPDATE left it, without reading it back.
-        row[_OPEN_TIME_AT] = from_db_time(row[_OPEN_TIME_AT])
-        row[_CLOSE_PRICE_AT] = price
-        row[_CLOSE_TIME_AT] = as_read(when, close_time)
-        row[_PROFIT_AT] = total
-        row[_EXIT_REASON_AT] = exit_reason
-        row[_REMAINING_AT] = 0.0
-        row[_STATUS_AT] = TradeStatus.CLOSED
-        return make_trade(row)
+        return make_trade(
+            (ticket, position_id, strategy_id, symbol, side, volume, 0.0, open_price, from_db_time(open_time),
+             sl, tp, price, as_read(when, close_time), total, exit_reason, comment, magic, TradeStatus.CLOSED)
+        )  # fmt: skip
 
     def update_trade_stops(self, ticket: int, *, sl: float, tp: float) -> Trade:
         wanted = whole("ticket", ticket)
@@ -235,14 +239,6 @@ class TradeStore(DealStore):
         else:
             rows = self._direct.read(_CLOSED_OF_STRATEGY, (_CLOSED, string("strategy_id", strategy_id), most))
         return [trade_from_row(row) for row in rows]
-
-
-def _trade_row(cursor: sqlite3.Cursor, ticket: int) -> Row:
-    rows = cursor.execute(_TRADE_BY_TICKET, (ticket,)).fetchall()
-    if not rows:
-        raise RecordNotFoundError(f"ticket: trade {ticket} is not in the store")
-    row: Row = rows[0]
-    return row
 
 
 def _open_trade_row(cursor: sqlite3.Cursor, ticket: int) -> list[Any]:
@@ -294,7 +290,7 @@ def _checked_close(
 ) -> tuple[int, float, datetime, float, str]:
     """record_trade_close's arguments checked one by one, in this order: the first wrong one is named."""
     return (
-        whole("ticket", ticket),
+        int(whole("ticket", ticket)),  # the row's own ticket type, as a read gives it
         number("price", price, positive=True),
         aware("when", when),
         number("profit", profit),
