@@ -25,7 +25,7 @@ from mt5console.core.store import (
 )
 from mt5console.core.store import engine as engine_module
 from mt5console.core.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Location, configure_connection
-from tests.store_fakes import T0, FakeDeal
+from tests.store_fakes import T0, FakeDeal, run_threads
 
 
 @pytest.fixture
@@ -258,24 +258,6 @@ def test_orm_and_direct_calls_interleave_in_one_thread(store: Store) -> None:
     assert raw(store, "SELECT status, COUNT(*), SUM(profit) FROM trades GROUP BY status") == [
         ("closed", 50, 50.0)
     ]
-
-
-def run_threads(*targets: typing.Callable[[], None]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(target: typing.Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as error:  # reported by the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    assert errors == []
 
 
 def test_orm_and_direct_calls_interleave_in_several_threads(store: Store) -> None:

@@ -38,7 +38,7 @@ from mt5console.core.store import (
 )
 from mt5console.core.store.column_types import UTCDateTime
 from mt5console.core.store.direct import from_db_time, to_db_time
-from tests.store_fakes import T0, FakeDeal
+from tests.store_fakes import T0, FakeDeal, run_threads
 
 PARIS = timezone(timedelta(hours=2))
 
@@ -403,23 +403,6 @@ def trade_cycles(store: Store, first: int, count: int) -> None:
             FakeDeal(ticket=10 * ticket + 1, position_id=ticket, entry=1, profit=1.0),
         ]
         store.record_trade_close(ticket, price=1.09, when=T0, profit=1.0, exit_reason="tp", deals=deals)
-
-
-def run_threads(*targets: typing.Callable[[], None]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(target: typing.Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as error:  # reported by the test below
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
 
 
 def test_threads_share_one_store(store: Store, db_path: Path) -> None:
