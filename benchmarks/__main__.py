@@ -11,7 +11,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from time import perf_counter
 
-from benchmarks.contenders import Contender, registered_contenders
+from benchmarks.breakdown import Breakdown, layer_breakdown
+from benchmarks.contenders import MT5CONSOLE, Contender, registered_contenders
 from benchmarks.data import DEFAULT_BARS, BenchBars, bench_bars
 from benchmarks.reference import reference_trades
 from benchmarks.report import BenchReport, ContenderResult, progress, render_json, render_table
@@ -97,6 +98,19 @@ def run_contender(contender: Contender, bars: BenchBars, repeat: int) -> Contend
     )
 
 
+def run_breakdown(results: Sequence[ContenderResult], bars: BenchBars) -> tuple[Breakdown | None, str]:
+    """Our engine's time by layer (one more, probed run), once it has run; or why there is none."""
+    ours = next((result for result in results if result.name == MT5CONSOLE), None)
+    if ours is None or ours.status != "ok" or ours.seconds is None:
+        return None, ""
+    progress(f"running {MT5CONSOLE} once more with probes (time by layer)...")
+    try:
+        return layer_breakdown(bars, ours.seconds), ""
+    except Exception as error:
+        traceback.print_exc(file=sys.stderr)
+        return None, f"failed: {type(error).__name__}: {error}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     progress(f"preparing {arguments.bars:,} bars...")
@@ -105,15 +119,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_seconds = perf_counter() - start
     expected_trades = len(reference_trades(bars.rates))
     results = tuple(run_contender(contender, bars, arguments.repeat) for contender in registered_contenders())
+    breakdown, breakdown_error = run_breakdown(results, bars)
     report = BenchReport(
         bars=len(bars),
         repeat=arguments.repeat,
         data_seconds=data_seconds,
         reference_trades=expected_trades,
         results=results,
+        breakdown=breakdown,
+        breakdown_error=breakdown_error,
     )
     print(render_json(report) if arguments.json else render_table(report))
-    return 1 if any(result.status == "failed" for result in results) else 0
+    failed = any(result.status == "failed" for result in results) or bool(breakdown_error)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

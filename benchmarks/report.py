@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Final, Literal
 
+from benchmarks.breakdown import Breakdown
 from benchmarks.contenders import BACKTESTING_PY, BACKTRADER, MT5CONSOLE
 
 # The issue's targets for our engine, in bars per second relative to each peer.
@@ -46,6 +47,8 @@ class BenchReport:
     data_seconds: float
     reference_trades: int
     results: tuple[ContenderResult, ...]
+    breakdown: Breakdown | None = None  # where our engine's time went (breakdown.py)
+    breakdown_error: str = ""  # why there is none although our engine ran
 
     def result(self, name: str) -> ContenderResult | None:
         return next((result for result in self.results if result.name == name), None)
@@ -58,6 +61,16 @@ class BenchReport:
         if ours is None or theirs is None:
             return None
         return ours / theirs
+
+    def target_seconds(self) -> float | None:
+        """The longest our engine may take and meet both targets (None while a peer has not run)."""
+        limits = []
+        for name, target in ((BACKTESTING_PY, TARGET_VS_BACKTESTING_PY), (BACKTRADER, TARGET_VS_BACKTRADER)):
+            peer = self.result(name)
+            if peer is None or peer.seconds is None or peer.bars != self.bars:
+                return None
+            limits.append(peer.seconds / target)
+        return min(limits)
 
     def targets_met(self) -> bool | None:
         """Whether our engine reached both targets; None while it has not run."""
@@ -141,6 +154,7 @@ def render_table(report: BenchReport) -> str:
             difference = result.trades - report.reference_trades
             lines.append(f"{result.name}: {difference:+,} trades against the reference loop")
     lines.append(_target_line(report))
+    lines.extend(_breakdown_lines(report))
     lines.append("")
     lines.append("differences from the rules each contender could not remove:")
     for result in report.results:
@@ -155,6 +169,35 @@ def _target_line(report: BenchReport) -> str:
     if met is None:
         return f"target ({MT5CONSOLE} {targets}): not measured, {MT5CONSOLE} did not run"
     return f"target ({MT5CONSOLE} {targets}): {'met' if met else 'NOT met'}"
+
+
+def _breakdown_lines(report: BenchReport) -> list[str]:
+    """Where our engine's time went, per layer and per trade, beside what the targets leave."""
+    if report.breakdown_error:
+        return ["", f"{MT5CONSOLE} time by layer: {report.breakdown_error}"]
+    found = report.breakdown
+    if found is None:
+        return []
+
+    def row(label: str, seconds: float, detail: str = "") -> str:
+        per_trade = found.per_trade_us(seconds)
+        each = "" if per_trade is None else f"{per_trade:7,.0f} µs a trade"
+        return f"  {label:<44}{seconds:7.3f} s  {each}{detail}"
+
+    lines = [
+        "",
+        f"{MT5CONSOLE} time by layer (benchmarks/breakdown.py: one more run with every terminal and store "
+        f"call timed, {found.probed:.3f} s with the probes; {found.trades:,} trades):",
+        row("simulated terminal", found.terminal, f"  ({found.terminal_calls:,} calls)"),
+        row("store (trades and deals, SQLite)", found.store, f"  ({found.store_calls:,} calls)"),
+        row("  of it SQLite's own statements, bare", found.sqlite_floor, f"  ({found.statements:,} runs)"),
+        row("engine: poll, evaluation, adapter, tracker", found.rest),
+        row("best timed run", found.timed),
+    ]
+    limit = report.target_seconds()
+    if limit is not None:
+        lines.append(row("what both targets allow", limit))
+    return lines
 
 
 def render_json(report: BenchReport) -> str:
@@ -185,9 +228,27 @@ def render_json(report: BenchReport) -> str:
             "vs_backtesting_py": TARGET_VS_BACKTESTING_PY,
             "vs_backtrader": TARGET_VS_BACKTRADER,
             "met": report.targets_met(),
+            "seconds_allowed": report.target_seconds(),
         },
+        "breakdown": None if report.breakdown is None else _breakdown_json(report.breakdown),
+        "breakdown_error": report.breakdown_error,
     }
     return json.dumps(document, indent=2)
+
+
+def _breakdown_json(found: Breakdown) -> dict[str, Any]:
+    return {
+        "trades": found.trades,
+        "timed_seconds": found.timed,
+        "probed_seconds": found.probed,
+        "terminal_seconds": found.terminal,
+        "terminal_calls": found.terminal_calls,
+        "store_seconds": found.store,
+        "store_calls": found.store_calls,
+        "sqlite_statements_seconds": found.sqlite_floor,
+        "sqlite_statements": found.statements,
+        "engine_seconds": found.rest,
+    }
 
 
 def progress(message: str) -> None:
