@@ -3,6 +3,7 @@ timeframes and ticking with the clock; and replayed CSV bars, released by the cl
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import SimTerminal
 from tests.helpers import WEDNESDAY, Clock, deal_history, open_positions
 
@@ -356,3 +358,107 @@ def test_replay_arguments_are_checked(tmp_path: Path) -> None:
         SimTerminal(seed=1, replay="stepped")
     with pytest.raises(ValueError, match="cannot read"):
         SimTerminal(seed=1, data=tmp_path / "EURUSD_missing.csv")
+
+
+# ------------------------------------------------------------------------ replayed rates in memory
+
+
+def hourly_rates(count: int = 12) -> np.ndarray:
+    """EURUSD H1 rates from 2024-01-02 00:00, alternately bullish and bearish."""
+    rates = np.zeros(count, dtype=RATES_DTYPE)
+    rates["time"] = int(at(0).timestamp()) + np.arange(count) * 3600
+    opens = 1.1 + 0.001 * np.arange(count)
+    closes = opens + np.where(np.arange(count) % 2 == 0, 0.0004, -0.0004)
+    rates["open"], rates["close"] = np.round(opens, 5), np.round(closes, 5)
+    rates["high"] = np.round(np.maximum(opens, closes) + 0.0003, 5)
+    rates["low"] = np.round(np.minimum(opens, closes) - 0.0002, 5)
+    rates["tick_volume"] = 7 + np.arange(count)
+    rates["spread"] = 3 + np.arange(count) % 5
+    return rates
+
+
+BAD_PRICES = [
+    ("open", 3, float("nan"), "row 3: open np.float64(nan) is not a positive finite price"),
+    ("high", 0, float("inf"), "row 0: high np.float64(inf) is not a positive finite price"),
+    ("low", 11, 0.0, "row 11: low np.float64(0.0) is not a positive finite price"),
+    ("close", 5, -1.1, "row 5: close np.float64(-1.1) is not a positive finite price"),
+]
+
+
+@pytest.mark.parametrize(("field", "row", "value", "message"), BAD_PRICES, ids=[b[0] for b in BAD_PRICES])
+def test_replayed_rates_with_a_price_that_is_no_price_are_refused(
+    field: str, row: int, value: float, message: str
+) -> None:
+    broken = hourly_rates()
+    broken[field][row] = value
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimTerminal(seed=1, data=broken, symbol="EURUSD", replay="stepped")
+    broken["open"][1] = float("nan")  # the first field named, in the order open, high, low, close
+    with pytest.raises(ValueError, match="row 1: open"):
+        SimTerminal(seed=1, data=broken, symbol="EURUSD", replay="stepped")
+
+
+def test_replayed_rates_of_other_field_types_are_read_alike() -> None:
+    rates = hourly_rates()
+    narrow = np.zeros(
+        len(rates),
+        dtype=[("time", "<i4"), ("open", "<f4"), ("high", "<f4"), ("low", "<f4"), ("close", "<f4")],
+    )
+    for name in narrow.dtype.names or ():
+        narrow[name] = rates[name]
+    mt5 = SimTerminal(seed=1, data=narrow, symbol="EURUSD", replay="stepped", spread=7)
+    served = mt5.replay_rates
+    assert np.array_equal(served["time"], rates["time"])
+    for name in ("open", "high", "low", "close"):  # float32 prices, rounded to EURUSD's five digits
+        assert np.array_equal(served[name], np.round(narrow[name].astype(np.float64), 5))
+    assert np.all(served["tick_volume"] == 4) and np.all(served["spread"] == 7)
+
+
+def four_ticks(rates: np.ndarray) -> tuple[list[int], list[float], list[float]]:
+    """The replay's ticks as its docstring tells them, bar by bar: the open at the bar's start, the
+    low and the high a third and two thirds in (the high first on a bearish bar), the close a second
+    before the bar's end; ask = bid + the bar's spread."""
+    times: list[int] = []
+    bids: list[float] = []
+    asks: list[float] = []
+    for bar in rates:
+        start, spread = int(bar["time"]) * 1000, int(bar["spread"]) * 1e-5
+        o, h, low, c = (float(bar[name]) for name in ("open", "high", "low", "close"))
+        extremes = (low, h) if c >= o else (h, low)
+        for offset, bid in zip((0, 1_200_000, 2_400_000, 3_599_000), (o, *extremes, c), strict=True):
+            times.append(start + offset)
+            bids.append(bid)
+            asks.append(round(bid + spread, 5))
+    return times, bids, asks
+
+
+def test_the_replays_ticks_are_each_bars_open_extremes_and_close() -> None:
+    rates = hourly_rates()
+    times, bids, asks = four_ticks(rates)
+    mt5 = SimTerminal(seed=1, data=rates, symbol="EURUSD", replay="stepped")
+    assert mt5.initialize()
+    mt5.advance_to(len(rates))
+    everything = mt5.copy_ticks_range("EURUSD", at(0), at(23), mt5.COPY_TICKS_ALL)
+    assert everything is not None
+    assert everything["time_msc"].tolist() == times
+    assert everything["bid"].tolist() == bids
+    assert everything["ask"].tolist() == pytest.approx(asks, abs=1e-9)
+    # From any moment, the next ``count`` of them: from inside a bar, from between two ticks, across
+    # as many bars as the count reaches.
+    for since in (times[0], times[1] - 1, times[6], times[9] + 1, times[17] + 500):
+        for count in (1, 2, 3, 4, 5, 7, 9, 13, 40, 100):
+            first = next(i for i, t in enumerate(times) if t >= since // 1000 * 1000)
+            found = mt5.copy_ticks_from("EURUSD", since // 1000, count, mt5.COPY_TICKS_ALL)
+            assert found is not None
+            assert found["time_msc"].tolist() == times[first : first + count], (since, count)
+            assert found["bid"].tolist() == bids[first : first + count]
+    # In real time, the quote at every tick's moment is that tick, until the next one.
+    clock = Clock(at(0))
+    live = SimTerminal(seed=1, data=rates, symbol="EURUSD", clock=clock)
+    assert live.initialize()
+    for index, (time_msc, bid) in enumerate(zip(times, bids, strict=True)):
+        for moment in (time_msc, time_msc + 999):
+            clock.now = datetime.fromtimestamp(moment / 1000, UTC)
+            tick = live.symbol_info_tick("EURUSD")
+            assert tick is not None and (tick.time_msc, tick.bid) == (time_msc, bid), index
+            assert tick.ask == everything["ask"][index]

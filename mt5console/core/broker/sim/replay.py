@@ -1,30 +1,27 @@
 """Replayed bars as a symbol's price feed (``SimTerminal(data=...)``).
 
-Each bar yields four ticks, as MetaTrader's tester does in "1 minute OHLC" mode: the open at the
-bar's start, then the low and the high (the high first on a bearish bar) a third and two thirds into
-the bar, then the close one second before the bar ends. Ask = bid + the row's spread (points). Bars
-of longer timeframes are aggregated from the replayed ones; shorter ones do not exist.
+Each bar yields four ticks (bar_prices.py): its open, its low and high in the bar's order, its
+close. Bars of longer timeframes are aggregated from the replayed ones; shorter ones do not exist.
 
-``BarPrices`` holds, per bar, what the bar rule of stops.py reads (bid and ask open/high/low, the
-times of the ticks it dates hits at), computed once for the whole data, so that a stop can be found
-over thousands of bars with one numpy comparison.
+``BarPrices`` holds, per bar, what the bar rule of stops.py reads and what the ticks are made of,
+computed once for the whole data, so that a stop can be found over thousands of bars with one numpy
+comparison. A moment of the replay is the index of its last tick (``last_tick``), found from the
+bars' open times without any array of the ticks themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from mt5console.core.broker.sim.bar_prices import TICKS_PER_BAR, BarPrices, tick_offsets_ms
 from mt5console.core.broker.sim.csvbars import ReplayBars
 from mt5console.core.broker.sim.feed import Bars, FeedError, Quote, Span, Ticks
-from mt5console.core.broker.sim.frames import DAY, Frame, bucket_end, bucket_starts, first_bucket_at_or_after
-from mt5console.core.broker.sim.replay_rates import TICKS_PER_BAR, Rates, ReplayRates
+from mt5console.core.broker.sim.frames import DAY, Frame, bucket_end, first_bucket_at_or_after
+from mt5console.core.broker.sim.replay_rates import Rates, ReplayRates
 from mt5console.core.broker.sim.symbols import SymbolSpec
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,38 +41,6 @@ class ReplayBar:
     close_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class BarPrices:
-    """Columns over every replayed bar: bid and ask (= the ticks' ask) prices and tick times (ms)."""
-
-    bid_open: F64
-    bid_high: F64
-    bid_low: F64
-    ask_open: F64
-    ask_high: F64
-    ask_low: F64
-    open_ms: I64
-    low_ms: I64
-    high_ms: I64
-    close_ms: I64
-    first_extreme_ms: I64  # the earlier of low_ms and high_ms: a third into the bar
-    # For stops.first_bar_hit's search, one comparison per window of bars: per bar, what reaches a
-    # stop and what reaches a target, both as "at or below a level" (a high at or above a level is
-    # its negation at or below the level's; negating is exact), so that one ``<=`` against the two
-    # levels marks the bars reaching either. A buy's are [bid_low, -bid_high], a sell's
-    # [-ask_high, ask_low].
-    buy_reach: F64
-    sell_reach: F64
-    # Where first_bar_hit puts the two levels it compares a window with: a two-float array of its
-    # own, since numpy converts a tuple of two floats anew on every comparison, at several times the
-    # comparison's cost. Scratch, like the feed's other per-call state: the simulator is called from
-    # one thread, as the module it stands for must be.
-    limits: F64 = field(default_factory=lambda: np.empty(2))
-
-    def __len__(self) -> int:
-        return int(self.open_ms.size)
-
-
 class ReplayFeed:
     """Serves the replayed bars of one symbol, revealing only the ticks up to "now"."""
 
@@ -92,50 +57,14 @@ class ReplayFeed:
             raw.volume,
             raw.spread,
         )
-        bars, length_ms = self._bars, self.frame.seconds * 1000
-        bullish = bars.close >= bars.open
-        first_extreme = np.where(bullish, bars.low, bars.high)
-        second_extreme = np.where(bullish, bars.high, bars.low)
-        offsets = np.array([0, length_ms // 3, 2 * length_ms // 3, length_ms - 1000], dtype=np.int64)
-        times = (bars.time[:, None] * 1000 + offsets[None, :]).ravel()
-        bids = np.stack([bars.open, first_extreme, second_extreme, bars.close], axis=1).ravel()
-        asks = np.round(bids + np.repeat(bars.spread, TICKS_PER_BAR) * spec.point, digits)
-        self._ticks = Ticks(times, bids, asks)
-        self._starts_ms = bars.time * 1000
-        self._ends_ms = self._starts_ms + length_ms
-        self.prices = self._bar_prices(bullish)
-        # Bars opening on their own timeframe's boundaries are served as they are in that timeframe
-        # (aggregating them into it would change nothing).
-        self._aligned = bool(np.all(bucket_starts(self.frame, bars.time) == bars.time))
-        self._rates = ReplayRates(bars, self._ticks)
+        self._length_ms = self.frame.seconds * 1000
+        self._tick_offsets = tick_offsets_ms(self._length_ms)
+        self.prices = BarPrices.of(self._bars, self._length_ms, spec.point, digits)
+        self._rates = ReplayRates(self._bars)
         # The last tick quoted, by index: ticks never change, and a stepped replay quotes the tick
         # its clock stands on many times per step.
         self._quoted: tuple[int, Quote] | None = None
-        self._length = len(bars)  # asked on every step of a stepped replay
-
-    def _bar_prices(self, bullish: npt.NDArray[np.bool_]) -> BarPrices:
-        bars, times = self._bars, self._ticks.time_msc.reshape(-1, TICKS_PER_BAR)
-        asks = self._ticks.ask.reshape(-1, TICKS_PER_BAR)
-        # Ticks 1 and 2 are the low and the high, in the bar's order: the asks are the ticks' own.
-        first_ask, second_ask = asks[:, 1], asks[:, 2]
-        first_ms, second_ms = times[:, 1], times[:, 2]
-        ask_high = np.where(bullish, second_ask, first_ask)
-        ask_low = np.where(bullish, first_ask, second_ask)
-        return BarPrices(
-            bid_open=bars.open,
-            bid_high=bars.high,
-            bid_low=bars.low,
-            ask_open=asks[:, 0].copy(),
-            ask_high=ask_high,
-            ask_low=ask_low,
-            open_ms=times[:, 0].copy(),
-            low_ms=np.where(bullish, first_ms, second_ms),
-            high_ms=np.where(bullish, second_ms, first_ms),
-            close_ms=times[:, 3].copy(),
-            first_extreme_ms=first_ms.copy(),
-            buy_reach=np.column_stack([bars.low, -bars.high]),
-            sell_reach=np.column_stack([-ask_high, ask_low]),
-        )
+        self._length = len(self._bars)  # asked on every step of a stepped replay
 
     def __len__(self) -> int:
         return self._length
@@ -148,7 +77,7 @@ class ReplayFeed:
 
     def index_at(self, now_ms: int) -> int:
         """The last bar opening at or before now_ms (-1 before the first)."""
-        return int(self._starts_ms.searchsorted(now_ms, side="right")) - 1
+        return int(self.prices.open_ms.searchsorted(now_ms, side="right")) - 1
 
     def rates(self) -> Rates:
         """Every replayed bar, complete, as copy_rates_* serves them (MetaTrader5 rates dtype): a copy."""
@@ -156,7 +85,7 @@ class ReplayFeed:
 
     def is_open(self, now_ms: int) -> bool:
         index = self.index_at(now_ms)
-        return index >= 0 and now_ms < int(self._ends_ms[index])
+        return index >= 0 and now_ms < self.prices.open_ms.item(index) + self._length_ms
 
     def bar(self, index: int) -> ReplayBar:
         b, p = self._bars, self.prices
@@ -178,8 +107,17 @@ class ReplayFeed:
 
     def last_tick(self, now_ms: int) -> int:
         """The index of the last tick at or before now_ms (-1 before the first): what it reveals of
-        the bars (see ``rates_from_pos``) and quotes is all a moment is to this feed."""
-        return int(self._ticks.time_msc.searchsorted(now_ms, side="right")) - 1
+        the bars (see ``rates_from_pos``) and quotes is all a moment is to this feed.
+
+        A bar's ticks all come before the next bar opens (bars are at least a bar's length apart),
+        so the ticks at or before now_ms are those of the bars before the last one opened, and
+        those of its ticks whose offset into it has passed.
+        """
+        bar = self.index_at(now_ms)
+        if bar < 0:
+            return -1
+        seen = bisect_right(self._tick_offsets, now_ms - self.prices.open_ms.item(bar))
+        return bar * TICKS_PER_BAR + seen - 1
 
     def quote(self, now_ms: int) -> Quote | None:
         index = self.last_tick(now_ms)
@@ -190,8 +128,7 @@ class ReplayFeed:
         quoted = self._quoted
         if quoted is not None and quoted[0] == index:
             return quoted[1]
-        ticks = self._ticks
-        quote = Quote(ticks.time_msc.item(index), ticks.bid.item(index), ticks.ask.item(index))
+        quote = self.prices.quote(*divmod(index, TICKS_PER_BAR))
         self._quoted = (index, quote)
         return quote
 
@@ -202,16 +139,24 @@ class ReplayFeed:
         return bar * TICKS_PER_BAR + TICKS_PER_BAR - 1, self.prices.close_ms.item(bar)
 
     def ticks(self, after_ms: int, until_ms: int, limit: int | None = None) -> Ticks:
-        ticks = self._ticks.between(after_ms, until_ms)
+        # The bars holding such ticks: from the one open at after_ms (its later ticks) to the one
+        # open at until_ms; with a limit, no further than the bars that many ticks can fill.
+        first = max(self.index_at(after_ms), 0)
+        stop = max(self.index_at(until_ms) + 1, first)
+        if limit is not None:
+            stop = min(stop, first + limit // TICKS_PER_BAR + 2)
+        ticks = self.prices.ticks(first, stop).between(after_ms, until_ms)
         return ticks.head(limit) if limit is not None else ticks
 
     def spans(self, after_ms: int, until_ms: int) -> list[Span]:
-        keep = (self._ends_ms > after_ms + 1) & (self._starts_ms <= until_ms)
+        starts = self.prices.open_ms
+        ends = starts + self._length_ms
+        keep = (ends > after_ms + 1) & (starts <= until_ms)
         return [
             Span(int(start), int(end), float(low), float(high))
             for start, end, low, high in zip(
-                self._starts_ms[keep],
-                self._ends_ms[keep],
+                starts[keep],
+                ends[keep],
                 self._bars.low[keep],
                 self._bars.high[keep],
                 strict=True,
@@ -234,18 +179,29 @@ class ReplayFeed:
 
     def rates_from_pos(self, frame: Frame, last_tick: int, start_pos: int, count: int) -> Rates | None:
         """copy_rates_from_pos on the replayed timeframe once tick ``last_tick`` is seen (see
-        ``last_tick`` and replay_rates.py): rows of the bars, no search. None when ``frame`` is not
-        served as the bars are (another timeframe, or bars off their timeframe's boundaries):
-        ``bars`` then aggregates them.
+        ``last_tick`` and replay_rates.py): rows of the bars, no search. None for another
+        timeframe: ``bars`` then aggregates them.
         """
-        if frame.value != self.frame.value or not self._aligned:
+        if frame.value != self.frame.value:
             return None
         return self._rates.from_pos(last_tick, start_pos, count)
 
     def bars(self, frame: Frame, start: int, end: int, now_ms: int) -> Bars:
+        """The bars of ``frame`` opening in [start, end] that have opened by now_ms.
+
+        The replayed timeframe is served as stored, as a terminal serves its history: bars off
+        their timeframe's boundaries (H1 bars at :30) keep their own open times. Longer timeframes
+        put each bar into the one of their bars that its open time falls in.
+        """
         self._check_frame(frame)
-        first = first_bucket_at_or_after(frame, start)
-        stop = min(bucket_end(frame, end), now_ms // 1000 + 1)
+        native = frame.value == self.frame.value
+        if native:
+            first, stop = start, min(end + 1, now_ms // 1000 + 1)
+        else:
+            first, stop = (
+                first_bucket_at_or_after(frame, start),
+                min(bucket_end(frame, end), now_ms // 1000 + 1),
+            )
         bars, close_ms = self._bars, self.prices.close_ms
         # Times and close times both rise: the bars in range, and the complete ones, are slices
         # (found in O(log n), so a replay asking for a window per bar never scans the whole data).
@@ -260,6 +216,4 @@ class ReplayFeed:
             o, h, low_price, c, volume = self._rates.forming(index, seen)
             forming = Bars.one(int(bars.time[index]), o, h, low_price, c, volume, int(bars.spread[index]))
         found = Bars.concat([complete, forming])
-        if frame.value == self.frame.value and self._aligned:
-            return found  # [first, stop) of aligned bars is exactly what to_frame would keep
-        return found.to_frame(frame, start, end)
+        return found if native else found.to_frame(frame, start, end)

@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from mt5console.core.broker.rates import RATES_DTYPE
-from mt5console.core.broker.sim.feed import Bars, Ticks
+from mt5console.core.broker.sim.bar_prices import TICKS_PER_BAR
+from mt5console.core.broker.sim.feed import Bars
 
-TICKS_PER_BAR: Final = 4
 Rates = npt.NDArray[np.void]
 # A rates row as one opaque item: copying rows this way is a plain memory copy, several times
 # faster than numpy's field-by-field copy of the (packed) structured rates dtype.
@@ -28,9 +28,8 @@ class ReplayRates:
     """Rates rows of the replayed bars, complete and as they look at their open, built once (the
     bars never change, so neither do they)."""
 
-    def __init__(self, bars: Bars, ticks: Ticks) -> None:
-        self._bids = ticks.bid
-        self._volume = bars.volume
+    def __init__(self, bars: Bars) -> None:
+        self._bars = bars
         self._complete = bars.to_rates().view(RATES_ROW)
         # Each bar as it looks once its open tick alone is seen: where a stepped replay always
         # finds the forming bar. The same numbers as forming(bar, 1) (volume * 1 / 4, rounded up).
@@ -69,7 +68,11 @@ class ReplayRates:
     def forming(self, bar: int, seen: int) -> tuple[float, float, float, float, int]:
         """Open, high, low, close and tick volume of bar ``bar`` made of its first ``seen`` ticks
         (1 to TICKS_PER_BAR - 1: it is forming); its tick volume is shared out evenly over its ticks."""
-        first = bar * TICKS_PER_BAR
-        bids: list[float] = self._bids[first : first + seen].tolist()
-        volume = math.ceil(int(self._volume[bar]) * seen / TICKS_PER_BAR)
+        bars = self._bars
+        open_, high, low = bars.open.item(bar), bars.high.item(bar), bars.low.item(bar)
+        # The bar's ticks before its close (bar_prices.py): the open, then the low and the high,
+        # the high first on a bearish bar.
+        path = (open_, low, high) if bars.close.item(bar) >= open_ else (open_, high, low)
+        bids = path[:seen]
+        volume = math.ceil(bars.volume.item(bar) * seen / TICKS_PER_BAR)
         return bids[0], max(bids), min(bids), bids[-1], volume

@@ -18,9 +18,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from mt5console.core.broker.sim import constants as c
+from mt5console.core.broker.sim.bar_prices import BarPrices
 from mt5console.core.broker.sim.bookkeeping import Hit
 from mt5console.core.broker.sim.feed import Feed, Span, Ticks
-from mt5console.core.broker.sim.replay import BarPrices, ReplayFeed
+from mt5console.core.broker.sim.replay import ReplayFeed
 from mt5console.core.broker.sim.state import OpenPosition
 
 # Below every price: a level compared against it is never reached.

@@ -37,7 +37,7 @@ from mt5console.core.broker.sim import info, money
 from mt5console.core.broker.sim import records as r
 from mt5console.core.broker.sim.engine import DEFAULT_LOGIN, Clock, ReplayData, SimEngine
 from mt5console.core.broker.sim.feed import Bars, Feed, FeedError, Ticks
-from mt5console.core.broker.sim.frames import DAY, Frame, frame_of
+from mt5console.core.broker.sim.frames import DAY, Frame, bucket_start, frame_of
 from mt5console.core.broker.sim.history import (
     BadArgument,
     PositionIndex,
@@ -313,11 +313,15 @@ class SimTerminal(c.ModuleConstants):
     def _last_bars(self, feed: Feed, frame: Frame, count: int, end: int) -> Bars:
         """The ``count`` newest bars opening at or before ``end``, searching back as far as needed."""
         now = self._engine.now_ms()
+        # The search goes back to the start of the bar holding the feed's first price, not to that
+        # price itself: replayed bars need not start on a boundary of ``frame`` (H1 bars at :30,
+        # H4 bars of H1 data from 09:00), and the bar they start in is history too.
+        oldest = bucket_start(frame, feed.earliest())
         span = count * frame.seconds * 8 // 5 + 2 * frame.seconds
         while True:
-            start = max(end - span, feed.earliest())
+            start = max(end - span, oldest)
             bars = feed.bars(frame, start, end, now)
-            if len(bars) >= count or start <= feed.earliest():
+            if len(bars) >= count or start == oldest:
                 return bars.take(slice(max(len(bars) - count, 0), None))
             span *= 2
 
