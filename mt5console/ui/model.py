@@ -65,6 +65,7 @@ class StrategyView:
     last_signal_time: datetime | None
     last_blocked: str
     last_blocked_time: datetime | None
+    bars_evaluated: int = 0  # closed bars evaluated since it started: it changes at every bar
 
 
 @dataclass
@@ -210,6 +211,7 @@ class ConsoleModel:
                     last_signal_time=status.last_signal_time if status else None,
                     last_blocked=status.last_blocked if status else "",
                     last_blocked_time=status.last_blocked_time if status else None,
+                    bars_evaluated=status.bars_seen if status else 0,
                 )
             )
         return views

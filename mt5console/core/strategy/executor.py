@@ -23,7 +23,7 @@ import numpy as np
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import Position, Side, SymbolSpec
 from mt5console.core.broker.mt5 import Broker
-from mt5console.core.events import EventBus
+from mt5console.core.events import EventBus, Level
 from mt5console.core.limits import LimitGuard
 from mt5console.core.strategy.conditions import EntryGate, evaluate, explain
 from mt5console.core.strategy.exits import initial_levels
@@ -62,7 +62,7 @@ class RunnerStatus:
     last_signal_time: datetime | None = None
     last_blocked: str = ""
     last_blocked_time: datetime | None = None
-    bars_seen: int = 0
+    bars_seen: int = 0  # closed bars evaluated since the strategy started (the pane's "Bars")
 
 
 def _kelly(strategy: Strategy) -> bool:
@@ -169,11 +169,13 @@ class StrategyRunner:
             return
         if everyone and (positions != self._mine(everyone)):
             everyone = list(await self._broker.positions())  # exits or partials changed what is open
+        signalled = False
         for index, entry in enumerate(self.strategy.entries):
             if not evaluate(entry.conditions, values, point=point):
                 continue
+            signalled = True
             if not self._gates[index].try_fire(bar_open):
-                continue
+                continue  # this bar was entered on already (a repeated poll, a restart)
             reason = explain(entry.conditions, values, point=point)
             self.status.last_signal = f"{entry.side.value} {reason}"
             self.status.last_signal_time = decided_at
@@ -182,6 +184,21 @@ class StrategyRunner:
             if opened is not None:
                 positions.append(opened)
                 everyone.append(opened)
+        if not signalled:
+            self._no_entry(bar_open, values)
+
+    def _no_entry(self, bar_open: int, values: Callable[[Operand], np.ndarray]) -> None:
+        """A DEBUG line (shown with --verbose) for a bar that gave no entry, and why: each closed bar
+        is evaluated, and a trader watching a quiet strategy can see that it is and what it is waiting for."""
+        point = self.spec.point
+        why = "; ".join(
+            f"{entry.side.value}: {explain(entry.conditions, values, point=point)}"
+            for entry in self.strategy.entries
+        )
+        strategy = self.strategy
+        opened = f"{datetime.fromtimestamp(bar_open, UTC):%Y-%m-%d %H:%M}"
+        message = f"{strategy.symbol} {strategy.timeframe} bar {opened} closed: no entry ({why})"
+        self._events.log(Level.DEBUG, strategy.strategy_id, message)
 
     async def _enter(
         self,

@@ -22,6 +22,7 @@ COLUMNS = (
     Column("timeframe", "TF"),
     Column("open", "Open", right=True),
     Column("pnl", "P&L", right=True),
+    Column("bars", "Bars", right=True),  # closed bars evaluated: a quiet strategy is seen at work
     Column("signal", "Last signal"),
     Column("signal_age", "Ago", right=True),
     Column("blocked", "Blocked by"),
@@ -50,6 +51,7 @@ def strategy_cells(view: StrategyView, now: datetime, palette: Palette) -> list[
         Text(view.timeframe or DASH),
         Text(str(view.open_positions), justify="right"),
         pnl(view.pnl, palette),
+        Text(f"{view.bars_evaluated:,}", justify="right", style=palette.muted),
         Text(shorten(view.last_signal, SIGNAL_WIDTH) or DASH),
         Text(age(view.last_signal_time, now), justify="right", style=palette.muted),
         Text(
