@@ -13,6 +13,7 @@ working folder, or from the config file's folder for paths written in the config
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import math
 import os
@@ -31,6 +32,7 @@ from mt5console.core.settings import BROKER_KINDS, Limits, Settings
 APP_NAME = "mt5console"
 CONFIG_FILE_NAME = "config.toml"
 DOTENV_FILE_NAME = ".env"
+ENV_PREFIX = "MT5C_"
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -310,6 +312,7 @@ def settings_from_namespace(
     """The Settings from options already parsed by a parser built on ``build_parser()``."""
     cwd = Path.cwd() if cwd is None else cwd
     layers = _environment_layers(os.environ if environ is None else environ, cwd)
+    _refuse_unknown_names(layers)
     config_file, explicit, config_label = _config_location(namespace, layers, cwd)
     file_values, pips = _read_config_file(config_file, explicit, config_label)
 
@@ -361,6 +364,23 @@ def _environment_layers(environ: Mapping[str, str], cwd: Path) -> tuple[_EnvLaye
         name: value for name, value in dotenv_values(dotenv_path, interpolate=False).items() if value
     }
     return (_EnvLayer("env", real), _EnvLayer(str(dotenv_path), from_file))
+
+
+def _refuse_unknown_names(layers: Sequence[_EnvLayer]) -> None:
+    """An MT5C_* name that is no setting is a typo: ignored, MT5C_MAX_LOTS=0.1 would leave the user
+    believing in a hard limit that is not there. It is refused, as an unknown config file key is."""
+    known = sorted(
+        {name for option in (_CONFIG, *_OPTIONS) for name in option.env_names if name.startswith(ENV_PREFIX)}
+    )
+    for layer in layers:
+        for name in layer.values:
+            if name.startswith(ENV_PREFIX) and name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise ConfigError(
+                    f"{layer.where} {name}: no setting has this name; {hint}"
+                    f"(mt5console --help lists each setting with its {ENV_PREFIX}* name)"
+                )
 
 
 def _from_environment(option: _Option, layers: Sequence[_EnvLayer]) -> tuple[str, str] | None:

@@ -265,6 +265,19 @@ def test_bad_values_name_the_setting_and_its_source(
     assert expected in error_of(argv, environ, cwd)
 
 
+def test_a_misspelt_environment_name_is_refused_with_the_name_it_resembles(home: Path, cwd: Path) -> None:
+    message = error_of([], {"MT5C_MAX_LOTS": "0.1"}, cwd)
+    assert message.startswith("env MT5C_MAX_LOTS: no setting has this name; did you mean MT5C_MAX_LOT?")
+    dotenv = write(cwd / ".env", "MT5C_BROKR=sim\n")
+    expected = f"{dotenv} MT5C_BROKR: no setting has this name; did you mean MT5C_BROKER?"
+    assert expected in error_of([], {}, cwd)
+    assert "did you mean" not in error_of([], {"MT5C_ZZZZZZZZZZ": "1"}, cwd)
+    # Other programs' variables, and an empty MT5C_ line of a template, are none of its business.
+    (cwd / ".env").unlink()
+    settings = load_settings([], {"MT5_PATH": "x", "WE_V2_UNKNOWN": "y", "MT5C_NOTHING": ""}, cwd)
+    assert settings.broker == "sim"
+
+
 def test_dotenv_errors_name_the_file(home: Path, cwd: Path) -> None:
     dotenv = write(cwd / ".env", "MT5C_MAX_POSITIONS=many\n")
     assert f"{dotenv} MT5C_MAX_POSITIONS: 'many' is not a whole number" in error_of([], {}, cwd)
