@@ -165,6 +165,28 @@ async def test_a_trade_cut_off_after_order_send_is_found_not_resent(rig: JobsRig
     assert len(rig.deals_with(order_comment("job-cut"))) == 1 and len(await rig.broker.positions()) == 1
 
 
+async def test_a_cut_off_trade_whose_deal_history_is_not_loaded_yet_is_found_by_its_position(
+    rig: JobsRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A terminal just restarted: its open positions are there, its deal history is still loading.
+    rig.store.job_received("job-lag", "trade", BUY, when=datetime.now(UTC) - timedelta(minutes=3))
+    rig.store.job_started("job-lag")
+    sent = await rig.broker.open_market("EURUSD", Side.BUY, 0.1, magic=4242, comment=order_comment("job-lag"))
+
+    async def history_not_loaded(*_: Any, **__: Any) -> tuple[()]:
+        return ()
+
+    monkeypatch.setattr(rig.broker, "deals", history_not_loaded)
+    outcome = await rig.executor.execute("job-lag", "trade", BUY)
+    assert outcome.status == "completed"
+    assert outcome.output_data == {
+        "fill_price": sent.price,
+        "order_id": sent.position,
+        "ticket": sent.position,
+    }
+    assert len(rig.deals_with(order_comment("job-lag"))) == 1 and len(await rig.broker.positions()) == 1
+
+
 async def test_a_trade_cut_off_before_order_send_is_sent_once(rig: JobsRig) -> None:
     rig.store.job_received("job-early", "trade", BUY)
     rig.store.job_started("job-early")

@@ -179,6 +179,21 @@ class JobHandlers:
                     f"{found[0].ticket} ({comment!r}) is its result; nothing is sent again",
                 )
                 return trade_output(found)
+            # A terminal that has just restarted may still be loading its deal history, while its
+            # open positions are there at once: a position carrying the comment is the job's fill.
+            holding = [p for p in await self._broker.positions(symbol=job.symbol) if p.comment == comment]
+            if holding:
+                position = holding[0]
+                self._events.warning(
+                    SOURCE,
+                    f"job {job_id} was cut off after its order reached the terminal: open position "
+                    f"#{position.ticket} ({comment!r}) is its result; nothing is sent again",
+                )
+                return {
+                    "fill_price": position.price_open,
+                    "order_id": position.identifier,
+                    "ticket": position.ticket,
+                }
         volume = checked_volume(job.volume, spec)
         refusal = await self._guard.refusal(volume, await self._broker.positions(), tick.time)
         if refusal is not None:
