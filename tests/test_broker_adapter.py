@@ -75,6 +75,30 @@ async def test_open_modify_partial_close_and_close() -> None:
         await broker.close()
 
 
+async def test_position_deals_are_every_deal_of_one_position_without_dates() -> None:
+    broker = make_broker(SimTerminal(seed=3, clock=Clock()))
+    try:
+        await broker.connect()
+        kept = await broker.open_market("EURUSD", Side.BUY, 0.10, magic=7)
+        other = await broker.open_market("EURUSD", Side.SELL, 0.20, magic=7)
+        await broker.close_position(kept.position, volume=0.03)
+        await broker.close_position(kept.position)
+        deals = await broker.position_deals(kept.position)
+        assert [round(d.volume, 2) for d in deals] == [0.10, 0.03, 0.07]
+        assert {d.position_id for d in deals} == {kept.position}
+        assert deals[0].ticket == kept.deal
+        # The dated form with a position gives the same deals (its dates are checked, not used).
+        tick = await broker.tick("EURUSD")
+        dated = await broker.deals(tick.time.replace(year=2000), tick.time, position=kept.position)
+        assert dated == deals
+        with pytest.raises(ValueError, match="timezone aware"):
+            await broker.deals(datetime(2000, 1, 1), tick.time, position=kept.position)
+        assert [round(d.volume, 2) for d in await broker.position_deals(other.position)] == [0.20]
+        assert await broker.position_deals(999_999) == ()
+    finally:
+        await broker.close()
+
+
 async def test_refused_orders_raise_with_the_real_retcode_and_plain_words() -> None:
     broker = make_broker(SimTerminal(seed=3, clock=Clock()))
     try:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mt5console.core.strategy.condition_tree import Comparator, Comparison, ConditionGroup, Logic, Side
-from mt5console.core.strategy.conditions import EntryGate, evaluate, evaluate_all, explain
+from mt5console.core.strategy.conditions import EntryGate, evaluate, evaluate_all, explain, judge
 from mt5console.core.strategy.indicators import FullHistory, IndicatorCache, compute
 from mt5console.core.strategy.operands import Operand, parse_operand
 from tests.market_data import eurusd_rates
@@ -502,6 +502,24 @@ def test_explain_uses_the_symbols_digits() -> None:
     assert explain(tree, {"close": series(151.2346)}, point=0.001) == (
         "AND[close greater_than 150: 151.235 > 150.000 -> true] -> true"
     )
+
+
+def test_judge_is_evaluate_and_explain_from_one_reading(real_values: dict[str, Floats]) -> None:
+    tree = group(
+        "OR",
+        group("AND", cmp("ema_9", "crosses_above", "ema_21"), cmp("rsi_14", "less_than", 70.0)),
+        cmp("close", "equals", "open"),
+        group("AND", cmp("adx_14", "greater_than", 25.0), cmp("close", "crosses_below", "sma_20")),
+    )
+    truths = []
+    for index in range(0, len(real_values["close"]), 5):  # the warm-up bars (NaN) included
+        holds_now, trace = judge(tree, real_values, index, point=POINT)
+        assert holds_now is evaluate(tree, real_values, index, point=POINT)
+        assert trace == explain(tree, real_values, index, point=POINT)
+        truths.append(holds_now)
+    assert any(truths) and not all(truths)
+    with pytest.raises(ValueError, match="point must be a positive number"):
+        judge(tree, real_values, point=0.0)
 
 
 # --- one entry per closed bar --------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mt5console.core.broker.models import Side
+from mt5console.core.events import PositionOpened
 from mt5console.core.store import StrategyState, TradeStatus
 from mt5console.core.strategy.model import StrategyError
 from tests.helpers import Clock, always_buy, make_rig
@@ -28,6 +31,40 @@ async def test_a_signal_opens_one_position_per_bar_with_magic_and_comment(tmp_pa
         assert len(await rig.broker.positions()) == 1
         trade = rig.store.trade_by_ticket(positions[0].ticket)
         assert trade is not None and trade.strategy_id == "always" and trade.status == TradeStatus.OPEN
+    finally:
+        await rig.close()
+
+
+async def test_record_open_returns_the_position_it_reports_as_the_terminal_holds_it(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        result = await rig.broker.open_market("EURUSD", Side.SELL, 0.02, magic=9, comment="by hand")
+        when = datetime(2026, 1, 5, 10, tzinfo=UTC)
+        position = rig.engine.tracker.record_open(
+            strategy_id=None, symbol="EURUSD", side=Side.SELL, result=result,
+            sl=0.0, tp=0.0, magic=9, comment="by hand", when=when,
+        )  # fmt: skip
+        [reported] = [event.position for event in rig.seen if isinstance(event, PositionOpened)]
+        assert position is reported  # the executor counts the very position the front ends were shown
+        [held] = await rig.broker.positions(ticket=result.position)
+        fields = (
+            "ticket",
+            "identifier",
+            "symbol",
+            "side",
+            "volume",
+            "price_open",
+            "sl",
+            "tp",
+            "magic",
+            "comment",
+        )
+        assert [getattr(position, name) for name in fields] == [getattr(held, name) for name in fields]
+        assert position.time == when and position.price_current == position.price_open
+        trade = rig.store.trade_by_ticket(result.position)
+        assert (
+            trade is not None and trade.open_price == position.price_open and trade.volume == position.volume
+        )
     finally:
         await rig.close()
 

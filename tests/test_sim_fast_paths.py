@@ -14,6 +14,8 @@ import pytest
 
 from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import SimTerminal
+from mt5console.core.broker.sim.bookkeeping import Hit
+from mt5console.core.broker.sim.engine import SimEngine
 from mt5console.core.broker.sim.replay import ReplayFeed
 from mt5console.core.broker.sim.requests import BadCall, parse_request
 from mt5console.core.broker.sim.state import Change, Ledger
@@ -197,6 +199,56 @@ def test_records_are_reused_until_the_clock_moves_or_the_account_changes() -> No
     )
     assert changed is not None and changed.retcode == mt5.TRADE_RETCODE_DONE, changed
     assert mt5.positions_get()[0].sl == round(tick.bid - 0.5, 5)  # type: ignore[index]
+
+
+def test_a_stepped_clocks_calls_leave_the_catching_up_to_its_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing comes due while a stepped clock stands still: its module calls skip the catch-up
+    (SL/TP reached since the last call), which each move runs instead; a real-time terminal's
+    clock runs between calls, so every call of its catches up."""
+    caught_up: list[int] = []
+    catch_up = SimEngine.advance
+
+    def counted(engine: SimEngine, extra: list[Hit] | None = None) -> None:
+        caught_up.append(engine.now_ms())
+        catch_up(engine, extra)
+
+    monkeypatch.setattr(SimEngine, "advance", counted)
+    data = bars()
+    mt5 = stepped(data)
+    assert mt5.open_next_bar() and len(caught_up) == 1  # the move caught up
+    mt5.positions_get()
+    mt5.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 0, 5)
+    mt5.symbol_info_tick("EURUSD")
+    bought = mt5.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0})
+    assert bought is not None and bought.retcode == mt5.TRADE_RETCODE_DONE
+    assert mt5.account_info() is not None and len(caught_up) == 1
+    mt5.finish_bar()
+    assert len(caught_up) == 2
+
+    clock = Clock(datetime.fromtimestamp(FIRST_BAR + 60, UTC))
+    live = realtime(data, clock)
+    live.positions_get()
+    live.symbol_info_tick("EURUSD")
+    assert len(caught_up) == 4
+
+
+def test_a_stepped_replay_executes_other_symbols_stops_as_its_clock_moves() -> None:
+    """A position on a walked symbol in a stepped replay: its stop or target is executed by the
+    step that passes it, and the calls after the step see it closed."""
+    mt5 = stepped(bars())
+    mt5.open_next_bar()
+    mt5.advance_to(5)
+    tick = mt5.symbol_info_tick("GBPUSD")
+    assert tick is not None
+    levels = {"sl": round(tick.bid - 0.0003, 5), "tp": round(tick.bid + 0.0003, 5)}
+    sent = mt5.order_send({"action": 1, "symbol": "GBPUSD", "volume": 0.1, "type": 0, **levels})
+    assert sent is not None and sent.retcode == mt5.TRADE_RETCODE_DONE, sent
+    closed = mt5.advance_to(15)
+    assert [deal.position_id for deal in closed] == [sent.order]
+    assert closed[0].reason in (mt5.DEAL_REASON_SL, mt5.DEAL_REASON_TP)
+    assert closed[0].time_msc <= mt5.current_time.timestamp() * 1000
+    assert mt5.positions_get() == () and mt5.positions_total() == 0
+    assert mt5.history_deals_get(position=sent.order)[-1] == closed[0]  # type: ignore[index]
 
 
 def test_every_change_of_the_ledger_moves_its_revision() -> None:

@@ -486,16 +486,19 @@ class Broker:
     async def deals(
         self, date_from: datetime, date_to: datetime, *, position: int | None = None
     ) -> tuple[Deal, ...]:
+        """The deals done between the two dates, or, given ``position``, every deal of that position
+        (the dates are then checked but not passed on: MT5 takes none with a position)."""
         start, end = _epoch(date_from), _epoch(date_to)
+        if position is not None:
+            return await self.position_deals(position)
+        return await self._call(lambda: tuple(map(self._deal, self._raw("history_deals_get", start, end))))
 
-        def work() -> tuple[Deal, ...]:
-            if position is not None:
-                raw = self._raw("history_deals_get", position=position)
-            else:
-                raw = self._raw("history_deals_get", start, end)
-            return tuple(self._deal(d) for d in raw)
-
-        return await self._call(work)
+    async def position_deals(self, position: int) -> tuple[Deal, ...]:
+        """Every deal of one position, whenever done: MT5's ``history_deals_get(position=...)``
+        takes no dates, so a caller that has none to give need not make any up."""
+        return await self._call(
+            lambda: tuple(map(self._deal, self._raw("history_deals_get", position=position)))
+        )
 
     async def calc_margin(self, side: Side, symbol: str, volume: float, price: float) -> float:
         kind = ORDER_TYPE_BUY if side is Side.BUY else ORDER_TYPE_SELL

@@ -327,8 +327,15 @@ def explain(group: ConditionGroup, values: ValueSource, index: int = -1, *, poin
 
     ``ema_9 crosses_above ema_21: 1.08412 > 1.08399 (was 1.08390 <= 1.08401) -> true``
     """
+    return judge(group, values, index, point=point)[1]
+
+
+def judge(group: ConditionGroup, values: ValueSource, index: int = -1, *, point: float) -> tuple[bool, str]:
+    """``evaluate`` and ``explain`` from one reading of the values: for a caller that logs the
+    trace whatever the truth (the executor explains every entry of a bar, held or not)."""
     point = _check_point(point)
-    return _explain(group, values, index, point, _number_format(point))[0]
+    text, holds = _explain(group, values, index, point, _number_format(point))
+    return holds, text
 
 
 def _epoch_seconds(bar_time: int | datetime) -> int:

@@ -25,7 +25,7 @@ from mt5console.core.broker.models import Position, Side, SymbolSpec
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus, Level
 from mt5console.core.limits import LimitGuard
-from mt5console.core.strategy.conditions import EntryGate, evaluate, explain
+from mt5console.core.strategy.conditions import EntryGate, evaluate, explain, judge
 from mt5console.core.strategy.exits import initial_levels
 from mt5console.core.strategy.filters import (
     FILTER_ORDER,
@@ -170,13 +170,17 @@ class StrategyRunner:
         if everyone and (positions != self._mine(everyone)):
             everyone = list(await self._broker.positions())  # exits or partials changed what is open
         signalled = False
+        # Each entry's trace is logged whatever its truth (the signal line, or the DEBUG line of a
+        # bar without an entry), so the truth comes with the trace from one reading of the values.
+        traces: list[str] = []
         for index, entry in enumerate(self.strategy.entries):
-            if not evaluate(entry.conditions, values, point=point):
+            holds, reason = judge(entry.conditions, values, point=point)
+            traces.append(f"{entry.side.value}: {reason}")
+            if not holds:
                 continue
             signalled = True
             if not self._gates[index].try_fire(bar_open):
                 continue  # this bar was entered on already (a repeated poll, a restart)
-            reason = explain(entry.conditions, values, point=point)
             self.status.last_signal = f"{entry.side.value} {reason}"
             self.status.last_signal_time = decided_at
             self._say(f"{entry.side.value} signal on {symbol} {timeframe}: {reason}")
@@ -185,16 +189,13 @@ class StrategyRunner:
                 positions.append(opened)
                 everyone.append(opened)
         if not signalled:
-            self._no_entry(bar_open, values)
+            self._no_entry(bar_open, traces)
 
-    def _no_entry(self, bar_open: int, values: Callable[[Operand], np.ndarray]) -> None:
-        """A DEBUG line (shown with --verbose) for a bar that gave no entry, and why: each closed bar
-        is evaluated, and a trader watching a quiet strategy can see that it is and what it is waiting for."""
-        point = self.spec.point
-        why = "; ".join(
-            f"{entry.side.value}: {explain(entry.conditions, values, point=point)}"
-            for entry in self.strategy.entries
-        )
+    def _no_entry(self, bar_open: int, traces: Sequence[str]) -> None:
+        """A DEBUG line (shown with --verbose) for a bar that gave no entry, and why (each entry's
+        trace): each closed bar is evaluated, and a trader watching a quiet strategy can see that it
+        is and what it is waiting for."""
+        why = "; ".join(traces)
         strategy = self.strategy
         opened = f"{datetime.fromtimestamp(bar_open, UTC):%Y-%m-%d %H:%M}"
         message = f"{strategy.symbol} {strategy.timeframe} bar {opened} closed: no entry ({why})"
@@ -277,7 +278,7 @@ class StrategyRunner:
         except BrokerError as error:
             self._blocked(when, f"the terminal refused the order: {error}")
             return None
-        self._tracker.record_open(
+        position = self._tracker.record_open(
             strategy_id=strategy.strategy_id,
             symbol=strategy.symbol,
             side=side,
@@ -296,22 +297,7 @@ class StrategyRunner:
             self._plans[result.position] = PartialPlan.create(
                 strategy.exits.partial, side, result.price, levels.risk_distance, result.volume, self.spec
             )
-        return Position(
-            ticket=result.position,
-            symbol=strategy.symbol,
-            side=side,
-            volume=result.volume,
-            price_open=result.price,
-            price_current=result.price,
-            sl=levels.stop_loss or 0.0,
-            tp=levels.take_profit or 0.0,
-            profit=0.0,
-            swap=0.0,
-            magic=self.magic,
-            comment=comment,
-            time=when,
-            identifier=result.position,
-        )
+        return position
 
     def _atr(self, bars: np.ndarray) -> float | None:
         series = self._cache.series(self.strategy.symbol, self.strategy.timeframe, ATR_14, bars)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from mt5console.core.broker.errors import BrokerError
 from mt5console.core.broker.models import Deal, OrderResult, Position, Side
@@ -125,8 +125,9 @@ class TradeTracker:
         magic: int,
         comment: str,
         when: datetime,
-    ) -> None:
-        """Write an order the console itself just filled, then tell the front ends."""
+    ) -> Position:
+        """Write an order the console itself just filled, then tell the front ends; returns the new
+        position as the fill made it (the one published), for the caller to count without a new read."""
         # The market poll may have adopted the new position already: it is reported once, not twice.
         known = result.position in self._open_trades()
         position = Position(
@@ -149,6 +150,7 @@ class TradeTracker:
         self._events.publish(PositionOpened(position=position, strategy_id=strategy_id))
         if not known:
             self._report("opened", trade, volume=trade.volume, price=trade.open_price, when=trade.open_time)
+        return position
 
     async def sync(self, positions: tuple[Position, ...]) -> None:
         """Bring the store in line with the terminal's open positions."""
@@ -238,11 +240,8 @@ class TradeTracker:
         """The closing deals of ``trade``'s position as the terminal has them; None when it has none
         yet (or cannot say)."""
         ticket = trade.ticket
-        now = datetime.now(UTC)
         try:
-            deals = await self._broker.deals(
-                now - timedelta(days=3650), now + timedelta(days=1), position=ticket
-            )
+            deals = await self._broker.position_deals(ticket)
         except BrokerError as error:
             self._events.warning("trades", f"could not read the deals of position #{ticket}: {error}")
             return None

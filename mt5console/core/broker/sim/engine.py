@@ -1,8 +1,9 @@
 """The simulated terminal's machinery behind its MetaTrader5-style functions.
 
 It owns the clock, the symbols' feeds, the account (ledger, state file) and the trade server (Desk),
-and brings the account up to "now" before every call: SL/TP levels reached by the ticks since the
-last call are executed at those ticks, as a trade server would have done meanwhile.
+and brings the account up to "now" before every call (a stepped replay: at every move of its clock):
+SL/TP levels reached by the ticks since the last call are executed at those ticks, as a trade server
+would have done meanwhile.
 """
 
 from __future__ import annotations
@@ -184,10 +185,11 @@ class SimEngine:
         """Execute the SL/TP levels that ticks up to now have reached since the last call.
 
         ``extra`` are hits found otherwise (a replayed bar's), executed with them in time order.
-        Every module call starts here: while the clock stands still, or nothing is open, this is O(1).
+        Every module call on a real-time clock starts here, and every move of a stepped one (its
+        module calls need not: its clock stands still between moves). While the clock stands still,
+        or nothing is open, this is O(1).
         """
-        # now_ms(), inlined for a stepped clock: every module call starts here.
-        now, ledger = self._step_ms if self.stepped else self.now_ms(), self.ledger
+        now, ledger = self.now_ms(), self.ledger
         since = ledger.processed_msc
         if not extra and (now <= since or not ledger.positions):
             if now > since:

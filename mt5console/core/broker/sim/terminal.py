@@ -64,7 +64,8 @@ class _NotFound(Exception):
 
 
 def _api(method: Callable[Concatenate[SimTerminal, P], R]) -> Callable[Concatenate[SimTerminal, P], R | None]:
-    """A module function: fails while not connected, brings the account up to now, sets last_error."""
+    """A module function: fails while not connected, brings the account up to now (see
+    ``SimTerminal._catches_up``), sets last_error."""
 
     @functools.wraps(method)
     def call(self: SimTerminal, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
@@ -72,7 +73,8 @@ def _api(method: Callable[Concatenate[SimTerminal, P], R]) -> Callable[Concatena
             self._error = NO_IPC
             return None
         try:
-            self._engine.advance()
+            if self._catches_up:
+                self._engine.advance()
             result = method(self, *args, **kwargs)
         except (BadArgument, BadCall) as bad:
             self._error = (c.RES_E_INVALID_PARAMS, str(bad))
@@ -147,6 +149,10 @@ class SimTerminal(c.ModuleConstants):
             login=login,
             leverage=leverage,
         )
+        # Whether a module call first brings the account up to now (SL/TP reached since the last
+        # call). A stepped clock moves only by open_next_bar, finish_bar and advance_to, which do
+        # that themselves at each move: a call in between would find nothing to catch up on.
+        self._catches_up = not self._engine.stepped
         self._initialized = False
         self._lost = False
         self._error: tuple[int, str] = SUCCESS
