@@ -242,3 +242,10 @@ def ema_cross_both_ways(
             "riskManagement": {"lotSize": 0.02, "maxPositions": 2},
         },
     }
+
+
+def stepped_eurusd_h1(rates: Any) -> SimTerminal:
+    """A connected simulator replaying ``rates`` (EURUSD H1, MT5 rates dtype) step by step."""
+    mt5 = SimTerminal(seed=1, data=rates, symbol="EURUSD", timeframe="H1", replay="stepped")
+    assert mt5.initialize()
+    return mt5

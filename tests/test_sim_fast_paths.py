@@ -19,7 +19,7 @@ from mt5console.core.broker.sim.engine import SimEngine
 from mt5console.core.broker.sim.replay import ReplayFeed
 from mt5console.core.broker.sim.requests import BadCall, parse_request
 from mt5console.core.broker.sim.state import Change, Ledger
-from tests.helpers import Clock
+from tests.helpers import Clock, stepped_eurusd_h1
 
 HOUR = 3600
 FIRST_BAR = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())  # a Monday 00:00
@@ -40,12 +40,6 @@ def bars(count: int = 60, *, seed: int = 3) -> np.ndarray:
     rates["tick_volume"] = rng.integers(1, 10, count)
     rates["spread"] = rng.integers(5, 26, count)
     return rates
-
-
-def stepped(data: np.ndarray) -> SimTerminal:
-    mt5 = SimTerminal(seed=1, data=data, symbol="EURUSD", timeframe="H1", replay="stepped")
-    assert mt5.initialize()
-    return mt5
 
 
 def realtime(data: np.ndarray, clock: Clock) -> SimTerminal:
@@ -80,7 +74,7 @@ def assert_served_as_the_general_path(mt5: SimTerminal) -> None:
 
 def test_a_stepped_replay_serves_each_moment_as_the_aggregating_path_does() -> None:
     data = bars()
-    mt5 = stepped(data)
+    mt5 = stepped_eurusd_h1(data)
     assert_served_as_the_general_path(mt5)  # before the first bar: nothing revealed
     assert mt5.open_next_bar()
     assert_served_as_the_general_path(mt5)  # bar 0 forming: its open only
@@ -109,7 +103,7 @@ def test_a_real_time_replay_serves_every_tick_of_a_bar_as_the_aggregating_path_d
 
 
 def test_the_replayed_timeframe_is_served_without_searching(monkeypatch: pytest.MonkeyPatch) -> None:
-    mt5 = stepped(bars())
+    mt5 = stepped_eurusd_h1(bars())
     mt5.open_next_bar()
     mt5.advance_to(30)
 
@@ -129,7 +123,7 @@ def test_the_replayed_timeframe_is_served_without_searching(monkeypatch: pytest.
 
 
 def test_rates_are_new_arrays_of_their_own() -> None:
-    mt5 = stepped(bars())
+    mt5 = stepped_eurusd_h1(bars())
     mt5.open_next_bar()
     mt5.advance_to(12)
     latest, whole = mt5.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 0, 5), mt5.replay_rates
@@ -148,7 +142,7 @@ def test_rates_are_new_arrays_of_their_own() -> None:
 
 def test_a_stepped_clock_quotes_what_a_real_time_clock_at_that_moment_quotes() -> None:
     data = bars()
-    steps = stepped(data)
+    steps = stepped_eurusd_h1(data)
     clock = Clock(datetime.fromtimestamp(FIRST_BAR - 60, UTC))
     live = realtime(data, clock)
     assert steps.symbol_info_tick("EURUSD") is None and live.symbol_info_tick("EURUSD") is None
@@ -173,7 +167,7 @@ def test_a_stepped_clock_quotes_what_a_real_time_clock_at_that_moment_quotes() -
 
 
 def test_records_are_reused_until_the_clock_moves_or_the_account_changes() -> None:
-    mt5 = stepped(bars())
+    mt5 = stepped_eurusd_h1(bars())
     mt5.open_next_bar()
     mt5.advance_to(3)
     empty, account = mt5.positions_get(), mt5.account_info()
@@ -214,7 +208,7 @@ def test_a_stepped_clocks_calls_leave_the_catching_up_to_its_moves(monkeypatch: 
 
     monkeypatch.setattr(SimEngine, "advance", counted)
     data = bars()
-    mt5 = stepped(data)
+    mt5 = stepped_eurusd_h1(data)
     assert mt5.open_next_bar() and len(caught_up) == 1  # the move caught up
     mt5.positions_get()
     mt5.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 0, 5)
@@ -235,7 +229,7 @@ def test_a_stepped_clocks_calls_leave_the_catching_up_to_its_moves(monkeypatch: 
 def test_a_stepped_replay_executes_other_symbols_stops_as_its_clock_moves() -> None:
     """A position on a walked symbol in a stepped replay: its stop or target is executed by the
     step that passes it, and the calls after the step see it closed."""
-    mt5 = stepped(bars())
+    mt5 = stepped_eurusd_h1(bars())
     mt5.open_next_bar()
     mt5.advance_to(5)
     tick = mt5.symbol_info_tick("GBPUSD")

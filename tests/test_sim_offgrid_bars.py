@@ -19,7 +19,7 @@ from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.feed import EARLIEST
-from tests.helpers import WEDNESDAY, Clock
+from tests.helpers import WEDNESDAY, Clock, stepped_eurusd_h1
 
 HOUR = 3600
 HALF_HOUR = 1800
@@ -41,12 +41,6 @@ def hourly_bars(first: int = FIRST_OFF_GRID, count: int = BARS, *, seed: int = 5
     rates["tick_volume"] = rng.integers(1, 60, count)
     rates["spread"] = rng.integers(5, 15, count)
     return rates
-
-
-def stepped(rates: np.ndarray) -> SimTerminal:
-    mt5 = SimTerminal(seed=1, data=rates, symbol="EURUSD", timeframe="H1", replay="stepped")
-    assert mt5.initialize()
-    return mt5
 
 
 def answer(found: Any, mt5: SimTerminal) -> np.ndarray:
@@ -105,7 +99,7 @@ def assert_rows(found: np.ndarray, expected: np.ndarray) -> None:
 
 def test_every_off_grid_bar_is_served_as_stored_back_to_the_first() -> None:
     rates = hourly_bars()
-    mt5 = stepped(rates)
+    mt5 = stepped_eurusd_h1(rates)
     mt5.advance_to(BARS)  # every bar played: the whole data is history
     for count in (BARS, BARS + 7, 5000):  # as many as exist, and more than exist
         everything = answer(mt5.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 0, count), mt5)
@@ -122,7 +116,7 @@ def test_every_off_grid_bar_is_served_as_stored_back_to_the_first() -> None:
 @pytest.mark.parametrize("bar", [0, 1, 2, 17, BARS - 1])
 def test_while_stepping_the_forming_bar_keeps_its_own_open_time(bar: int) -> None:
     rates = hourly_bars()
-    mt5 = stepped(rates)
+    mt5 = stepped_eurusd_h1(rates)
     mt5.advance_to(bar)  # bar ``bar`` has just opened
     served = answer(mt5.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 0, BARS + 1), mt5)
     expected = np.concatenate([rates[:bar], opening_row(rates, bar)])
@@ -133,7 +127,7 @@ def test_while_stepping_the_forming_bar_keeps_its_own_open_time(bar: int) -> Non
 
 
 def test_off_grid_bars_answer_as_the_same_bars_on_the_grid_but_for_their_times() -> None:
-    off, on = stepped(hourly_bars()), stepped(hourly_bars(FIRST_OFF_GRID - HALF_HOUR))
+    off, on = stepped_eurusd_h1(hourly_bars()), stepped_eurusd_h1(hourly_bars(FIRST_OFF_GRID - HALF_HOUR))
     for bar in (0, 3, 11, BARS - 1):
         for mt5 in (off, on):
             mt5.advance_to(bar)
@@ -146,11 +140,17 @@ def test_off_grid_bars_answer_as_the_same_bars_on_the_grid_but_for_their_times()
 # ------------------------------------------------------------- copy_rates_from and copy_rates_range
 
 
-def test_copy_rates_from_counts_back_from_a_date_to_the_first_stored_bar() -> None:
-    rates = hourly_bars()
-    off, on = stepped(rates), stepped(shifted(rates, -HALF_HOUR))
+def replayed_to_the_end(rates: np.ndarray) -> tuple[SimTerminal, SimTerminal]:
+    """``rates`` (off the grid) and the same bars moved onto it, each replayed to its last bar."""
+    off, on = stepped_eurusd_h1(rates), stepped_eurusd_h1(shifted(rates, -HALF_HOUR))
     off.advance_to(BARS)
     on.advance_to(BARS)
+    return off, on
+
+
+def test_copy_rates_from_counts_back_from_a_date_to_the_first_stored_bar() -> None:
+    rates = hourly_bars()
+    off, on = replayed_to_the_end(rates)
     times = rates["time"]
     for bar in (0, 1, 6, BARS - 1):
         for date_from in (int(times[bar]), int(times[bar]) + 59 * 60):
@@ -168,9 +168,7 @@ def test_copy_rates_from_counts_back_from_a_date_to_the_first_stored_bar() -> No
 
 def test_copy_rates_range_keeps_the_bars_opening_inside_it() -> None:
     rates = hourly_bars()
-    off, on = stepped(rates), stepped(shifted(rates, -HALF_HOUR))
-    off.advance_to(BARS)
-    on.advance_to(BARS)
+    off, on = replayed_to_the_end(rates)
     times = rates["time"]
     everything = answer(off.copy_rates_range("EURUSD", c.TIMEFRAME_H1, int(times[0]), int(times[-1])), off)
     assert_rows(everything, rates)
@@ -211,7 +209,7 @@ def test_longer_bars_are_built_from_every_bar_the_first_included(
     first: int, timeframe: int, seconds: int
 ) -> None:
     rates = hourly_bars(first)
-    mt5 = stepped(rates)
+    mt5 = stepped_eurusd_h1(rates)
     mt5.advance_to(BARS)
     expected = by_hand(rates, seconds)
     assert expected[0][0] < int(rates["time"][0])  # the first longer bar opens before the data
