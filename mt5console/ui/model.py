@@ -105,7 +105,8 @@ class ConsoleModel:
             return {Pane.POSITIONS, Pane.STRATEGIES, Pane.ACCOUNT}
         if isinstance(event, StrategyStateChanged):
             self._state_changed(event)
-            return {Pane.STRATEGIES}
+            # The chart too: a stopped strategy's bars may no longer be followed, a started one's now are.
+            return {Pane.STRATEGIES, Pane.CHART}
         if isinstance(event, PositionClosed):
             if event.strategy_id is not None:
                 self.realised.pop(event.strategy_id, None)  # asked again from the store on next draw

@@ -51,6 +51,10 @@ async def test_s_stops_the_selected_strategy_in_the_engine_and_the_store(
         assert state_cell(rig, "tight_spread") == "stopped"
         assert any("tight_spread" in t and "stopped by keyboard" in t for t in rig.app.main.log_pane.shown())
         assert {"scalper", "gold_watch"} <= set(rig.runtime.engine.runners)  # the others run on
+        # Its symbol is no longer followed: the chart says so, not that no bar has closed yet.
+        chart = rig.app.main.chart
+        assert chart.subject == ("GBPUSD", "M1")
+        assert str(chart.caption.render()) == "not followed now: no running strategy reads these bars"
         await pilot.press("s")  # again on the stopped one: refused with a word, nothing changes
         await idle(rig, pilot)
         assert stored_state(rig, "tight_spread")[0] is StrategyState.STOPPED

@@ -41,12 +41,18 @@ class ChartPane(Vertical):
     def _caption(self, text: str) -> None:
         self.caption.update(text, layout=False)  # always one line
 
-    def show_bars(self, symbol: str, timeframe: str, closes: Sequence[float], digits: int | None) -> None:
+    def show_bars(
+        self, symbol: str, timeframe: str, closes: Sequence[float] | None, digits: int | None
+    ) -> None:
+        """The last closes of ``symbol`` ``timeframe``; ``closes`` None: the market data does not
+        follow it (no running strategy reads it, e.g. that of a stopped strategy)."""
         self.subject = (symbol, timeframe)
-        data = list(closes[-BARS:])
+        data = [] if closes is None else list(closes[-BARS:])
         self.border_title = f"{symbol} {timeframe}"
         self.sparkline.data = data
-        if data:
+        if closes is None:
+            self._caption("not followed now: no running strategy reads these bars")
+        elif data:
             low, high, last = min(data), max(data), data[-1]
             self._caption(
                 f"last {len(data)} closes  low {price(low, digits)}  high {price(high, digits)}  "

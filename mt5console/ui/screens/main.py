@@ -183,7 +183,7 @@ class MainScreen(Screen[None]):
         runtime = self.console_app.runtime
         if view is not None and view.symbol and view.timeframe:
             bars = runtime.market.closed_bars(view.symbol, view.timeframe)
-            closes = [] if bars is None else [float(c) for c in bars["close"]]
+            closes = None if bars is None else [float(c) for c in bars["close"]]
             self.chart.show_bars(view.symbol, view.timeframe, closes, self.digits.get(view.symbol))
         else:
             self.chart.show_equity(self.model.equity)
