@@ -148,3 +148,60 @@ async def test_strategy_files_start_through_the_bus_and_bad_ones_are_reported(tm
         assert list(rig.engine.runners) == ["good"]
     finally:
         await rig.close()
+
+
+async def test_a_launch_does_not_undo_a_stop_or_a_pause_of_an_unchanged_file(tmp_path: Path) -> None:
+    """The files are read at every launch: a strategy stopped or paused since, whose file has not
+    changed, stays as it was (no trade after a stop); an edited file is a new start."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    for name in ("kept", "paused", "edited"):
+        (folder / f"{name}.json").write_text(json.dumps(always_buy(name)))
+    rig = await make_rig(tmp_path)
+    try:
+        assert all(r.ok for r in await start_strategy_files(folder, rig.bus, rig.events, rig.store))
+        # A stop (the kill switch stops each strategy the same way) and a pause, from the keyboard.
+        for command, strategy_id in (
+            ("PAUSE_STRATEGY", "paused"),
+            ("STOP_STRATEGY", "kept"),
+            ("STOP_STRATEGY", "edited"),
+        ):
+            parameters = {"strategyId": strategy_id}
+            result = await rig.bus.submit(Command(name=command, parameters=parameters, source="keyboard"))
+            assert result.ok, result.error
+        # The next launch reads the same folder; one file was edited meanwhile.
+        edited = always_buy("edited")
+        edited["rules"]["riskManagement"]["lotSize"] = 0.02
+        (folder / "edited.json").write_text(json.dumps(edited))
+        results = await start_strategy_files(folder, rig.bus, rig.events, rig.store)
+        assert [r.ok for r in results] == [True, False, False]  # edited, kept, paused (by name)
+        assert "is not started: it was stopped" in results[1].error
+        assert "change its file or send START_STRATEGY" in results[1].error
+        assert "stays paused" in results[2].error
+        assert set(rig.engine.runners) == {"edited", "paused"} and rig.engine.runners["paused"].paused
+        assert rig.store.get_strategy("paused").state is StrategyState.PAUSED
+        assert rig.store.get_strategy("kept").state is StrategyState.STOPPED
+        assert any("kept in kept.json is not started" in line for line in rig.lines())
+        # Without a store to ask (or for a strategy never seen), every file starts as before.
+        other = tmp_path / "fresh"
+        other.mkdir()
+        (other / "new.json").write_text(json.dumps(always_buy("new")))
+        assert [r.ok for r in await start_strategy_files(other, rig.bus, rig.events, rig.store)] == [True]
+    finally:
+        await rig.close()
+
+
+async def test_two_files_with_one_strategy_id_do_not_replace_each_other(tmp_path: Path) -> None:
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps(always_buy("dup")))
+    (folder / "b.json").write_text(json.dumps(always_buy("dup", timeframe="M5")))
+    rig = await make_rig(tmp_path)
+    try:
+        results = await start_strategy_files(folder, rig.bus, rig.events, rig.store)
+        assert [r.ok for r in results] == [True, False]
+        assert "strategy id 'dup' is already that of a.json" in results[1].error
+        assert rig.engine.runners["dup"].strategy.timeframe == "M1"
+        assert any("already that of a.json" in line for line in rig.lines())
+    finally:
+        await rig.close()

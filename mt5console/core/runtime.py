@@ -136,7 +136,7 @@ class Runtime:
             self._link_platform()  # before restore: positions adopted at start are reported too
         await self.engine.restore()
         if settings.strategies is not None:
-            await start_strategy_files(settings.strategies, self.bus, self.events)
+            await start_strategy_files(settings.strategies, self.bus, self.events, self.store)
         positions = await self.broker.positions()
         running = sum(not r.paused for r in self.engine.runners.values())
         self.events.info(

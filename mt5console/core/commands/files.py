@@ -2,15 +2,27 @@
 
 Each file becomes a START_STRATEGY command through the bus, so it meets the same validation and
 lifecycle as a strategy sent by the platform. A bad file is reported and skipped; the others start.
+
+The files are read at every launch, but a launch is not a trader's order to trade again: a strategy
+the store holds as stopped or paused, with the very definition its file still has, is left as it was
+(a kill switch, a stop or a pause survives a restart). A file whose definition has changed since is a
+new start. Two files of one folder with the same strategy id would replace each other: the second is
+refused, naming the first.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mt5console.core.commands.bus import Command, CommandBus, CommandResult
 from mt5console.core.events import EventBus
+from mt5console.core.store import Store, StrategyState
+
+# States a trader put a strategy in, which a launch does not undo.
+_HELD_STATES = (StrategyState.STOPPED, StrategyState.PAUSED)
 
 
 def strategy_files(path: Path) -> list[Path]:
@@ -19,8 +31,35 @@ def strategy_files(path: Path) -> list[Path]:
     return [path]
 
 
-async def start_strategy_files(path: Path, bus: CommandBus, events: EventBus) -> list[CommandResult]:
+def _strategy_id(data: object) -> str | None:
+    if isinstance(data, Mapping):
+        found = data.get("strategyId")
+        if isinstance(found, str) and found.strip():
+            return found
+    return None
+
+
+def _held(data: Mapping[str, Any], strategy_id: str, store: Store | None) -> str | None:
+    """Why the strategy of ``data`` is not started again (None: it is started)."""
+    record = None if store is None else store.get_strategy(strategy_id)
+    if record is None or record.state not in _HELD_STATES or record.definition != dict(data):
+        return None
+    was = f"{record.state.value}{f' ({record.state_reason})' if record.state_reason else ''}"
+    if record.state is StrategyState.PAUSED:
+        return f"stays paused, as it was left: {was}; p resumes it"
+    return (
+        f"is not started: it was {was} and its file has not changed since; "
+        "to run it again, change its file or send START_STRATEGY"
+    )
+
+
+async def start_strategy_files(
+    path: Path, bus: CommandBus, events: EventBus, store: Store | None = None
+) -> list[CommandResult]:
+    """START_STRATEGY for each file of ``path``; ``store``: where stopped and paused strategies are
+    found (see the module docstring)."""
     results: list[CommandResult] = []
+    first_file_of: dict[str, str] = {}
     files = strategy_files(path)
     if not files:
         events.warning("files", f"no strategy files (*.json) in {path}")
@@ -37,5 +76,21 @@ async def start_strategy_files(path: Path, bus: CommandBus, events: EventBus) ->
             events.error("files", message)
             results.append(CommandResult(ok=False, error=message))
             continue
+        strategy_id = _strategy_id(data)
+        if strategy_id is not None:
+            if strategy_id in first_file_of:
+                message = (
+                    f"{file}: strategy id {strategy_id!r} is already that of {first_file_of[strategy_id]}; "
+                    "not started (one of them would replace the other)"
+                )
+                events.error("files", message)
+                results.append(CommandResult(ok=False, error=message))
+                continue
+            first_file_of[strategy_id] = file.name
+            held = _held(data, strategy_id, store)
+            if held is not None:
+                events.warning(strategy_id, f"{strategy_id} in {file.name} {held}")
+                results.append(CommandResult(ok=False, error=held))
+                continue
         results.append(await bus.submit(Command(name="START_STRATEGY", parameters=data, source=source)))
     return results
