@@ -140,7 +140,7 @@ def render_table(result: ReplayResult) -> str:
     lines += [
         "",
         f"trades {summary.trades}: {summary.wins} won, {summary.losses} lost; "
-        f"net profit {summary.net_profit:,.2f}; max drawdown {summary.max_drawdown:,.2f}; "
+        f"net profit {summary.net_profit:,.2f}; max drawdown {summary.max_drawdown:,.2f} (of closed trades); "
         f"profit factor {factor}",
     ]
     return "\n".join(lines)

@@ -28,7 +28,7 @@ from benchmarks.reference import reference_trades
 from benchmarks.rules import seed_strategy_json
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.replay import ReplayError, ReplayResult, run_replay
-from mt5console.core.replay_report import ReplayTrade
+from mt5console.core.replay_report import ReplayTrade, summarize_trades
 from mt5console.core.replay_schedule import Timetable
 from mt5console.core.strategy.executor import StrategyRunner
 from mt5console.core.strategy.model import StrategyError
@@ -635,3 +635,39 @@ def test_an_engine_failure_stops_the_replay_instead_of_passing_for_a_result(
     code, out, err = run_cli([str(strategy), "--data", str(bars), "--json"], capsys)
     assert (code, out) == (1, "")
     assert "a strategy failed to take the closed H1 bar of EURUSD" in err
+
+
+def test_bars_named_after_another_symbol_are_refused_unless_the_symbol_is_given(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy, bars = files
+    usdjpy = tmp_path / "USDJPY_H1.csv"
+    usdjpy.write_bytes(bars.read_bytes())  # EURUSD prices in a file named after USDJPY
+    code, _, err = run_cli([str(strategy), "--data", str(usdjpy)], capsys)
+    assert code == 2
+    assert "USDJPY_H1.csv: its name says USDJPY bars, but the strategy trades EURUSD" in err
+    assert "give --symbol USDJPY" in err
+    code, _, err = run_cli([str(strategy), "--data", str(usdjpy), "--symbol", "EURUSD"], capsys)
+    assert code == 0, err  # the trader says what the bars are: taken at their word
+    neutral = tmp_path / "bars.csv"
+    neutral.write_bytes(bars.read_bytes())
+    code, _, err = run_cli([str(strategy), "--data", str(neutral)], capsys)
+    assert code == 0, err
+
+
+def test_a_net_result_that_rounds_to_zero_is_never_shown_as_minus_zero() -> None:
+    when = datetime(2024, 1, 2, tzinfo=UTC)
+    losing = ReplayTrade(
+        ticket=1,
+        side="buy",
+        volume=0.01,
+        entry_time=when,
+        entry_price=1.1,
+        exit_time=when + timedelta(hours=1),
+        exit_price=1.1,
+        exit_reason="sl",
+        profit=-0.004,
+    )
+    summary = summarize_trades((losing,), 10_000.0)
+    assert f"{summary.net_profit:,.2f}" == "0.00" and json.dumps(summary.net_profit) == "0.0"
+    assert f"{summary.max_drawdown:,.2f}" == "0.00"

@@ -26,6 +26,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
@@ -35,6 +36,7 @@ from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.broker.sim.csvbars import describe_spacing
 from mt5console.core.broker.sim.engine import ReplayData
+from mt5console.core.broker.sim.symbols import symbols_named_in
 from mt5console.core.events import Event, EventBus, Level, LogLine
 from mt5console.core.market import MarketData
 from mt5console.core.replay_report import ReplaySummary, ReplayTrade, summarize_trades, trades_from_deals
@@ -99,6 +101,19 @@ def with_market(strategy: Mapping[str, Any] | object, symbol: str | None, timefr
     return definition
 
 
+def check_data_symbol(data: ReplayData, strategy_symbol: str, given_symbol: str | None) -> None:
+    """Bars whose file is named after another symbol than the strategy's (and no symbol given): the
+    replay would trade the strategy's symbol on another's prices, and say nothing."""
+    if given_symbol is not None or isinstance(data, np.ndarray):
+        return
+    named = symbols_named_in(Path(data).name)
+    if len(named) == 1 and named[0] != strategy_symbol:
+        raise ValueError(
+            f"{Path(data).name}: its name says {named[0]} bars, but the strategy trades {strategy_symbol}; "
+            f"give --symbol {named[0]} to replay the strategy on these bars, or bars of {strategy_symbol}"
+        )
+
+
 def check_spacing(rates: np.ndarray, timeframe: str, data: ReplayData) -> None:
     """The bars must be ``timeframe`` bars: their smallest spacing is one bar of it."""
     if len(rates) < 2:
@@ -142,6 +157,7 @@ async def run_replay_async(
     started = perf_counter()
     definition = with_market(strategy, symbol, timeframe)
     parsed = parse_strategy(definition)
+    check_data_symbol(data, parsed.symbol, symbol)
     terminal = SimTerminal(
         seed=1,
         data=data,

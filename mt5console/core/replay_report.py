@@ -109,7 +109,9 @@ def trades_from_deals(deals: Iterable[Deal]) -> tuple[ReplayTrade, ...]:
 
 
 def summarize_trades(trades: Sequence[ReplayTrade], start_balance: float) -> ReplaySummary:
-    """Counts, net profit, drawdown and profit factor of ``trades`` (in their closing order)."""
+    """Counts, net profit, drawdown and profit factor of ``trades`` (in their closing order). The
+    drawdown is the balance's, trade by trade as they close: an open position's loss on the way is
+    not in it (the table says so)."""
     profits = [trade.profit for trade in trades]
     gross_profit = sum(p for p in profits if p > 0)
     gross_loss = -sum(p for p in profits if p < 0)
@@ -123,7 +125,8 @@ def summarize_trades(trades: Sequence[ReplayTrade], start_balance: float) -> Rep
         trades=len(profits),
         wins=sum(p > 0 for p in profits),
         losses=sum(p < 0 for p in profits),
-        net_profit=round(sum(profits), CURRENCY_DIGITS),
-        max_drawdown=round(drawdown, CURRENCY_DIGITS),
+        # + 0.0: a sum of losses and gains that rounds to zero is 0.00, never "-0.00".
+        net_profit=round(sum(profits), CURRENCY_DIGITS) + 0.0,
+        max_drawdown=round(drawdown, CURRENCY_DIGITS) + 0.0,
         profit_factor=round(gross_profit / gross_loss, 4) if gross_loss > 0 else None,
     )

@@ -22,7 +22,7 @@ from mt5console.core.broker.sim.records import TradeDeal
 from mt5console.core.broker.sim.replay import ReplayFeed
 from mt5console.core.broker.sim.state import Change, Ledger, OpenPosition, StateStore
 from mt5console.core.broker.sim.stops import bar_hits, first_bar_hit, replay_hits, tick_hits
-from mt5console.core.broker.sim.symbols import SYMBOLS
+from mt5console.core.broker.sim.symbols import SYMBOLS, symbols_named_in
 from mt5console.core.broker.sim.trading import Desk
 from mt5console.core.broker.sim.walk import WalkFeed
 
@@ -37,7 +37,7 @@ def system_clock() -> datetime:
 
 
 def _symbol_from_file(path: Path) -> str:
-    found = [name for name in SYMBOLS if name in path.name.upper()]
+    found = symbols_named_in(path.name)
     if len(found) != 1:
         raise ValueError(
             f"cannot tell which symbol {path.name} holds; pass symbol= (one of {', '.join(SYMBOLS)}) "

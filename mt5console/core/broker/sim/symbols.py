@@ -169,3 +169,9 @@ SYMBOLS: Final[dict[str, SymbolSpec]] = {
         ),
     )
 }
+
+
+def symbols_named_in(file_name: str) -> list[str]:
+    """The simulator's symbols whose names appear in ``file_name`` (EURUSD_H1.csv: ["EURUSD"])."""
+    upper = file_name.upper()
+    return [name for name in SYMBOLS if name in upper]
