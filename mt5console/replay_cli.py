@@ -136,14 +136,32 @@ def render_table(result: ReplayResult) -> str:
     if not result.trades:
         lines.append("(no trades)")
     summary = result.summary
-    factor = "n/a (no losing trade)" if summary.profit_factor is None else f"{summary.profit_factor:.2f}"
+    if summary.profit_factor is not None:
+        factor = f"{summary.profit_factor:.2f}"
+    else:
+        factor = "n/a (no trades)" if summary.trades == 0 else "n/a (no losing trade)"
     lines += [
         "",
         f"trades {summary.trades}: {summary.wins} won, {summary.losses} lost; "
         f"net profit {summary.net_profit:,.2f}; max drawdown {summary.max_drawdown:,.2f} (of closed trades); "
         f"profit factor {factor}",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + refusal_lines(result))
+
+
+def refusal_lines(result: ReplayResult) -> list[str]:
+    """The entries the engine refused, by reason, each with its first refusal in full."""
+    if not result.refusals:
+        return []
+    total = sum(refusal.count for refusal in result.refusals)
+    lines = [f"entries refused: {total:,}"]
+    for refusal in result.refusals:
+        if refusal.example == refusal.reason:  # a reason without details ("maxPositions 3 reached ...")
+            lines.append(f"  {refusal.count:,} for {refusal.reason}")
+            continue
+        detail = refusal.example.removeprefix(f"{refusal.reason}: ")
+        lines.append(f"  {refusal.count:,} for {refusal.reason}; the first: {detail}")
+    return lines
 
 
 def _fail(message: str) -> int:
@@ -181,5 +199,10 @@ def replay_main(argv: Sequence[str]) -> int:
     finally:
         if progress is not None:
             progress.clear()
-    print(json.dumps(result.to_json()) if args.json else render_table(result))
+    if args.json:
+        print(json.dumps(result.to_json()))
+        for line in refusal_lines(result):  # beside the JSON, whose shape is the contract's
+            print(line, file=sys.stderr)
+    else:
+        print(render_table(result))
     return 0

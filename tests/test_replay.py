@@ -508,7 +508,8 @@ def test_json_output_has_the_contract_shape_and_summary_maths(
         ),
     }
     assert report["summary"]["max_drawdown"] > 0
-    assert err == ""  # stderr is no terminal here: no progress bar, nothing else
+    # stderr is no terminal here: no progress bar; only the refused entries (here one, by maxPositions).
+    assert err.splitlines() == ["entries refused: 1", "  1 for maxPositions 3 reached (3 open)"]
 
 
 def test_the_table_lists_the_trades_and_the_summary(
@@ -521,7 +522,8 @@ def test_the_table_lists_the_trades_and_the_summary(
     assert lines[0].startswith("EURUSD H1: 1,200 bars replayed in")
     assert lines[2].split()[:3] == ["ticket", "side", "volume"]
     assert any(line.split()[1:3] == ["buy", "0.01"] for line in lines[4:])
-    assert lines[-1].startswith("trades ") and "net profit" in lines[-1] and "max drawdown" in lines[-1]
+    summary = next(line for line in lines if line.startswith("trades "))
+    assert "net profit" in summary and "max drawdown" in summary
 
 
 def test_symbol_timeframe_and_spread_options(
@@ -671,3 +673,42 @@ def test_a_net_result_that_rounds_to_zero_is_never_shown_as_minus_zero() -> None
     summary = summarize_trades((losing,), 10_000.0)
     assert f"{summary.net_profit:,.2f}" == "0.00" and json.dumps(summary.net_profit) == "0.0"
     assert f"{summary.max_drawdown:,.2f}" == "0.00"
+
+
+def test_refused_entries_are_counted_by_reason_beside_the_trades(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy, bars = files
+    wrong_stop = seed_strategy_json()
+    wrong_stop["rules"]["exit"]["stopLoss"] = {"type": "price", "value": 2.0}  # above every buy's entry
+    strategy.write_text(json.dumps(wrong_stop))
+    code, out, err = run_cli([str(strategy), "--data", str(bars)], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "(no trades)" in lines and "profit factor n/a (no trades)" in lines[-3]
+    assert lines[-2].startswith("entries refused: ")
+    refused = int(lines[-2].removeprefix("entries refused: ").replace(",", ""))
+    assert refused > 5
+    assert lines[-1].startswith(
+        f"  {refused:,} for stop/target; the first: stop loss price 2.00000 is not below"
+    )
+    # With --json the document keeps the contract's shape; the refusals go to stderr.
+    code, out, err = run_cli([str(strategy), "--data", str(bars), "--json"], capsys)
+    assert code == 0
+    assert list(json.loads(out)) == [
+        "symbol",
+        "timeframe",
+        "bars",
+        "seconds",
+        "bars_per_second",
+        "trades",
+        "summary",
+    ]
+    assert f"entries refused: {refused:,}" in err
+    # The seed strategy's own stop: its one refusal on these bars is maxPositions', none by its stop.
+    strategy.write_text(json.dumps(seed_strategy_json()))
+    code, out, _ = run_cli([str(strategy), "--data", str(bars)], capsys)
+    assert code == 0 and out.splitlines()[-2:] == [
+        "entries refused: 1",
+        "  1 for maxPositions 3 reached (3 open)",
+    ]

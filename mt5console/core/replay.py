@@ -71,6 +71,7 @@ class ReplayResult:
     # Series the engine's indicator cache had to compute (misses): with the primed full history at
     # most one per operand, however many bars; without it, one per operand per turn.
     indicator_misses: int
+    refusals: tuple[Refusal, ...] = ()  # entries the engine refused, by reason (not in the JSON)
 
     @property
     def bars_per_second(self) -> float:
@@ -128,15 +129,42 @@ def check_spacing(rates: np.ndarray, timeframe: str, data: ReplayData) -> None:
         )
 
 
+BLOCKED_PREFIX: Final = "entry blocked: "  # how the runner logs a refused entry (executor._blocked)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Entries the engine refused for one reason (its text up to the first colon), how many times,
+    and the first refusal in full: a replay without trades says why."""
+
+    reason: str
+    count: int
+    example: str
+
+
 class _Watch:
-    """Collects the engine's error lines: a replay that went wrong must not pass for a result."""
+    """Collects the engine's error lines (a replay that went wrong must not pass for a result) and
+    its refused entries."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self._refused: dict[str, tuple[int, str]] = {}
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, LogLine) and event.level is Level.ERROR:
+        if not isinstance(event, LogLine):
+            return
+        if event.level is Level.ERROR:
             self.errors.append(f"{event.source}: {event.message}")
+        elif event.message.startswith(BLOCKED_PREFIX):
+            why = event.message[len(BLOCKED_PREFIX) :]
+            reason = why.split(":", 1)[0]
+            count, example = self._refused.get(reason, (0, why))
+            self._refused[reason] = (count + 1, example)
+
+    def refusals(self) -> tuple[Refusal, ...]:
+        """Most frequent first."""
+        found = [Refusal(reason, count, example) for reason, (count, example) in self._refused.items()]
+        return tuple(sorted(found, key=lambda refusal: -refusal.count))
 
 
 async def run_replay_async(
@@ -169,7 +197,8 @@ async def run_replay_async(
     )
     rates = terminal.replay_rates
     check_spacing(rates, parsed.timeframe, data)
-    trades, turns, digits, computations = await _replay(terminal, parsed, definition, rates, progress)
+    watch = _Watch()
+    trades, turns, digits, computations = await _replay(terminal, parsed, definition, rates, progress, watch)
     return ReplayResult(
         symbol=parsed.symbol,
         timeframe=parsed.timeframe,
@@ -180,6 +209,7 @@ async def run_replay_async(
         summary=summarize_trades(trades, START_BALANCE),
         engine_turns=turns,
         indicator_misses=computations,
+        refusals=watch.refusals(),
     )
 
 
@@ -204,11 +234,11 @@ async def _replay(
     definition: object,
     rates: np.ndarray,
     progress: Progress | None,
+    watch: _Watch,
 ) -> tuple[tuple[ReplayTrade, ...], int, int, int]:
     """The replay proper: the trades, the engine's turns, the symbol's digits, the cache's misses."""
     symbol, timeframe = strategy.symbol, strategy.timeframe  # the engine validates the strategy again
     events = EventBus()
-    watch = _Watch()
     events.subscribe(watch)
     broker = Broker(lambda: terminal, events=events, simulated=True, inline=True)
     store = Store.in_memory()  # thrown away at the end: never on disk
