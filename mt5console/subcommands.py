@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mt5console.core.broker.models import SymbolSpec
 from mt5console.core.broker.mt5 import symbol_spec
+from mt5console.core.broker.volume import fit_volume, format_volume, plain_volume
 from mt5console.core.strategy.filters import unsupported_enabled_filters
-from mt5console.core.strategy.model import StrategyError, load_strategy_file
+from mt5console.core.strategy.model import Strategy, StrategyError, load_strategy_file
 from mt5console.core.strategy.summary import summarize
 
 
@@ -59,4 +60,27 @@ def check_main(argv: Sequence[str]) -> int:
         return 2
     print(f"{args.strategy}: valid")
     print(summarize(strategy))
+    for note in check_notes(strategy):
+        print(f"note: {note}")
     return 0
+
+
+def check_notes(strategy: Strategy) -> list[str]:
+    """What ``check`` cannot settle without the trader's terminal, or what the terminal will change."""
+    spec = reference_spec(strategy.symbol)
+    if spec is None:
+        return [
+            f"{strategy.symbol} is not one of the simulator's symbols: the terminal it runs on must know "
+            "it, and its lot limits are checked when it starts there"
+        ]
+    risk = strategy.risk
+    if risk.dynamic.enabled:
+        return []
+    sent = fit_volume(risk.lot_size, spec).volume  # valid: load_strategy_file checked it against spec
+    if sent == risk.lot_size:
+        return []
+    return [
+        f"lotSize {plain_volume(risk.lot_size)} trades as {format_volume(sent, spec)} lots on "
+        f"{strategy.symbol}: lots are rounded down to its volume step {format_volume(spec.volume_step, spec)}"
+        " (as on a typical broker; the terminal's own step decides)"
+    ]

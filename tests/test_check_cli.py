@@ -57,3 +57,24 @@ def test_missing_file_and_broken_json(tmp_path: Path) -> None:
     broken.write_text('{"strategyId": ')
     result = check(broken)
     assert result.returncode == 2 and "line 1" in result.stderr
+
+
+def test_what_the_terminal_will_settle_or_change_is_noted(tmp_path: Path) -> None:
+    data = json.loads((EXAMPLES[0].parent / "ema_cross_eurusd_m1.json").read_text())
+    data["rules"]["riskManagement"]["lotSize"] = 0.015
+    path = tmp_path / "odd_lot.json"
+    path.write_text(json.dumps(data))
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "note: lotSize 0.015 trades as 0.01 lots on EURUSD: lots are rounded down to its volume step 0.01 "
+        "(as on a typical broker; the terminal's own step decides)"
+    )
+    data["symbol"] = "EURUSD.m"  # a broker's own name: only the terminal can say
+    path.write_text(json.dumps(data))
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(
+        "note: EURUSD.m is not one of the simulator's symbols: the terminal it runs on must know it"
+    )
+    assert "note:" not in check(EXAMPLES[0]).stdout  # nothing to say of a plain example
