@@ -56,7 +56,7 @@ def check_main(argv: Sequence[str]) -> int:
     if unsupported:
         print(f"{args.strategy}: the console cannot run this strategy", file=sys.stderr)
         for line in unsupported:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  rules.{line}", file=sys.stderr)  # the field's path, as for the other errors
         return 2
     print(f"{args.strategy}: valid")
     print(summarize(strategy))

@@ -48,7 +48,7 @@ def test_a_news_filter_is_refused_plainly(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     result = check(path)
     assert result.returncode == 2
-    assert "no economic calendar source" in result.stderr
+    assert "  rules.newsFilter: no economic calendar source" in result.stderr
 
 
 def test_missing_file_and_broken_json(tmp_path: Path) -> None:

@@ -150,8 +150,12 @@ async def test_a_bad_strategy_starts_nothing(tmp_path: Path) -> None:
         with pytest.raises(StrategyError, match="does not know the symbol 'NOPE'"):
             await rig.engine.start(unknown, source="test")
         news = always_buy(rules={"newsFilter": {"enabled": True}})
-        with pytest.raises(StrategyError, match="calendar"):
+        with pytest.raises(StrategyError) as refused:
             await rig.engine.start(news, source="test")
+        assert str(refused.value) == (
+            "rules.newsFilter: no economic calendar source is configured; "
+            "the console cannot filter entries by news"
+        )
         assert rig.engine.runners == {}
         assert rig.store.list_strategies() == []
         assert rig.market.feeds() == []

@@ -169,6 +169,7 @@ async def test_shift_x_closes_all_positions_after_a_yes(
         await started(rig)
         await pilot.press("X")
         assert isinstance(rig.app.screen, ConfirmScreen)
+        assert rig.app.screen._detail.endswith("Strategies keep running.")  # three run: said
         await pilot.press("escape")
         await idle(rig, pilot)
         assert len(await terminal_tickets(rig)) == 2
@@ -178,6 +179,23 @@ async def test_shift_x_closes_all_positions_after_a_yes(
         await wait_until(lambda: rig.app.main.positions.table.row_count == 0, "an empty positions table")
         assert set(rig.runtime.engine.runners) == {"scalper", "tight_spread", "gold_watch"}  # they run on
         assert any("CLOSE ALL by keyboard: 2 position(s) closed" in t for t in rig.app.main.log_pane.shown())
+        await rig.app.shutdown()
+
+
+async def test_shift_x_does_not_say_strategies_keep_running_when_none_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_console(tmp_path, monkeypatch, manual=(("USDJPY", "sell", 0.05),))
+    async with rig.app.run_test(size=SIZE) as pilot:
+        await started(rig)
+        await pilot.press("S", "k")  # the kill switch, positions kept: none runs now
+        await idle(rig, pilot)
+        assert rig.app.main.model.running_count == 0
+        await pilot.press("X")
+        assert isinstance(rig.app.screen, ConfirmScreen)
+        assert "keep running" not in rig.app.screen._detail
+        await pilot.press("escape")
+        await idle(rig, pilot)
         await rig.app.shutdown()
 
 

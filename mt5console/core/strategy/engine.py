@@ -87,7 +87,13 @@ class StrategyEngine:
         strategy = parse_strategy(data, symbol_spec=lambda name: spec if name == strategy.symbol else None)
         unsupported = unsupported_enabled_filters(strategy.filters)
         if unsupported:
-            raise StrategyError([FieldError(f"rules.{text.split(':')[0]}", text) for text in unsupported])
+            # "newsFilter: why" -> the field rules.newsFilter, and why (not the filter's name twice).
+            raise StrategyError(
+                [
+                    FieldError(f"rules.{name}", why)
+                    for name, _, why in (t.partition(": ") for t in unsupported)
+                ]
+            )
         return strategy, spec
 
     # ----------------------------------------------------------------- lifecycle

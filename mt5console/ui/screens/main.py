@@ -262,11 +262,13 @@ class MainScreen(Screen[None]):
                 self._submit("CLOSE_ALL", {})
 
         total = sum(p.profit + p.swap for p in self.model.positions)
+        # Said only when true: with none running, nothing "keeps running".
+        running = " Strategies keep running." if self.model.running_count else ""
         self.app.push_screen(
             ConfirmScreen(
                 f"Close ALL {count} position(s)?",
                 f"Every open position of the account is closed at market, manual ones too "
-                f"(P&L now {total:+,.2f}). Strategies keep running.",
+                f"(P&L now {total:+,.2f}).{running}",
                 yes="Close all",
                 no="Keep them",
             ),
