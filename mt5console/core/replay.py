@@ -43,6 +43,7 @@ from mt5console.core.replay_report import ReplaySummary, ReplayTrade, summarize_
 from mt5console.core.replay_schedule import Timetable
 from mt5console.core.store import Store
 from mt5console.core.strategy.engine import StrategyEngine
+from mt5console.core.strategy.executor import ENTRY_BLOCKED
 from mt5console.core.strategy.indicators import FullHistory, IndicatorCache
 from mt5console.core.strategy.model import Strategy, parse_strategy
 from mt5console.core.timeframes import TIMEFRAME_SECONDS
@@ -129,9 +130,6 @@ def check_spacing(rates: np.ndarray, timeframe: str, data: ReplayData) -> None:
         )
 
 
-BLOCKED_PREFIX: Final = "entry blocked: "  # how the runner logs a refused entry (executor._blocked)
-
-
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Entries the engine refused for one reason (its text up to the first colon), how many times,
@@ -155,8 +153,8 @@ class _Watch:
             return
         if event.level is Level.ERROR:
             self.errors.append(f"{event.source}: {event.message}")
-        elif event.message.startswith(BLOCKED_PREFIX):
-            why = event.message[len(BLOCKED_PREFIX) :]
+        elif event.message.startswith(ENTRY_BLOCKED):
+            why = event.message[len(ENTRY_BLOCKED) :]
             reason = why.split(":", 1)[0]
             count, example = self._refused.get(reason, (0, why))
             self._refused[reason] = (count + 1, example)

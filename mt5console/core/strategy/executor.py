@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 import numpy as np
 
@@ -52,6 +53,10 @@ ATR_14 = parse_operand("atr_14")
 def strategy_tag(strategy_id: str) -> str:
     """The comment prefix that marks the console's orders for one strategy (MT5 keeps 31 chars)."""
     return f"mt5c:{strategy_id[:20]}"
+
+
+# How a refused entry's log line begins (the replay counts refusals by it).
+ENTRY_BLOCKED: Final = "entry blocked: "
 
 
 @dataclass(slots=True)
@@ -119,7 +124,7 @@ class StrategyRunner:
     def _blocked(self, when: datetime, message: str) -> None:
         self.status.last_blocked = message
         self.status.last_blocked_time = when
-        self._say(f"entry blocked: {message}")
+        self._say(f"{ENTRY_BLOCKED}{message}")
 
     def _values(self, bars: np.ndarray) -> Callable[[Operand], np.ndarray]:
         """The series of each operand over ``bars``, asked of the shared cache once per bar: the
