@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,8 +46,10 @@ def check_main(argv: Sequence[str]) -> int:
         args = parser.parse_args(list(argv))
     except SystemExit as exit_:
         return 0 if exit_.code in (0, None) else 2
+    # Asked by the validation and again by the notes: one simulated terminal for both.
+    spec_of = functools.cache(reference_spec)
     try:
-        strategy = load_strategy_file(args.strategy, symbol_spec=reference_spec)
+        strategy = load_strategy_file(args.strategy, symbol_spec=spec_of)
     except StrategyError as error:
         print(f"{args.strategy}: invalid strategy", file=sys.stderr)
         for line in str(error).splitlines():
@@ -60,14 +63,14 @@ def check_main(argv: Sequence[str]) -> int:
         return 2
     print(f"{args.strategy}: valid")
     print(summarize(strategy))
-    for note in check_notes(strategy):
+    for note in check_notes(strategy, spec_of(strategy.symbol)):
         print(f"note: {note}")
     return 0
 
 
-def check_notes(strategy: Strategy) -> list[str]:
-    """What ``check`` cannot settle without the trader's terminal, or what the terminal will change."""
-    spec = reference_spec(strategy.symbol)
+def check_notes(strategy: Strategy, spec: SymbolSpec | None) -> list[str]:
+    """What ``check`` cannot settle without the trader's terminal, or what the terminal will change;
+    ``spec``: the reference specification of the strategy's symbol (None: the simulator has none)."""
     if spec is None:
         return [
             f"{strategy.symbol} is not one of the simulator's symbols: the terminal it runs on must know "
