@@ -31,6 +31,7 @@ from mt5console.core.agent.jobs.model import (
 from mt5console.core.agent.jobs.trade_recovery import (
     close_output,
     deals_with_comment,
+    fill_output,
     order_comment,
     trade_output,
 )
@@ -189,11 +190,7 @@ class JobHandlers:
                     f"job {job_id} was cut off after its order reached the terminal: open position "
                     f"#{position.ticket} ({comment!r}) is its result; nothing is sent again",
                 )
-                return {
-                    "fill_price": position.price_open,
-                    "order_id": position.identifier,
-                    "ticket": position.ticket,
-                }
+                return fill_output(position.price_open, position.identifier, position.ticket)
         volume = checked_volume(job.volume, spec)
         refusal = await self._guard.refusal(volume, await self._broker.positions(), tick.time)
         if refusal is not None:
@@ -214,7 +211,7 @@ class JobHandlers:
         )
         if deals:
             return trade_output(deals)
-        return {"fill_price": result.price, "order_id": result.order, "ticket": result.position}
+        return fill_output(result.price, result.order, result.position)
 
     async def close_position(self, job_id: str, job: ClosePositionJob, *, resumed: bool) -> dict[str, Any]:
         comment = order_comment(job_id)

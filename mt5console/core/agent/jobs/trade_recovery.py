@@ -56,12 +56,17 @@ def _average_price(deals: Sequence[Deal]) -> float:
     return sum(d.price * d.volume for d in deals) / volume
 
 
+def fill_output(fill_price: float, order_id: int, ticket: int) -> dict[str, Any]:
+    """A trade job's output_data (INTERFACE.md): however the fill was found, the same shape."""
+    return {"fill_price": fill_price, "order_id": order_id, "ticket": ticket}
+
+
 def trade_output(deals: Sequence[Deal]) -> dict[str, Any]:
     """A trade job's output_data from the deal(s) its order made (several when filled in parts)."""
     if not deals:
         raise ValueError("trade_output needs at least one deal")
     first = deals[0]
-    return {"fill_price": _average_price(deals), "order_id": first.order, "ticket": first.position_id}
+    return fill_output(_average_price(deals), first.order, first.position_id)
 
 
 def close_output(deals: Sequence[Deal]) -> dict[str, Any]:
