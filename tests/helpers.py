@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mt5console.core.broker.mt5 import Broker
+from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.broker.sim.records import TradeDeal, TradeOrder, TradePosition
 from mt5console.core.commands.bus import CommandBus
@@ -249,3 +252,41 @@ def stepped_eurusd_h1(rates: Any) -> SimTerminal:
     mt5 = SimTerminal(seed=1, data=rates, symbol="EURUSD", timeframe="H1", replay="stepped")
     assert mt5.initialize()
     return mt5
+
+
+def walked_h1_bars(
+    count: int,
+    *,
+    seed: int,
+    first: int,
+    level: float,
+    step: float,
+    wick: float,
+    volumes: tuple[int, int],
+    spreads: tuple[int, int],
+    gap_after: int | None = None,
+    digits: int | None = None,
+) -> np.ndarray:
+    """H1 rates (MT5 dtype) opening at ``first`` (epoch s) and hourly after: closes a random walk from
+    ``level`` (normal steps of sd ``step``), each bar opening at the previous close, its high and low
+    up to ``wick`` beyond them; tick volumes and spreads (points) drawn from the half-open ranges.
+    ``gap_after``: a weekend-sized gap (48 h) after that bar; ``digits``: prices rounded to them."""
+    rng = np.random.default_rng(seed)
+    rates = np.zeros(count, dtype=RATES_DTYPE)
+    times = first + np.arange(count) * 3600
+    if gap_after is not None:
+        times[gap_after + 1 :] += 48 * 3600
+    closes = level + np.cumsum(rng.normal(0, step, count))
+    if digits is not None:
+        closes = np.round(closes, digits)
+    opens = np.concatenate([[level], closes[:-1]])
+    highs = np.maximum(opens, closes) + rng.uniform(0, wick, count)
+    lows = np.minimum(opens, closes) - rng.uniform(0, wick, count)
+    if digits is not None:
+        highs, lows = np.round(highs, digits), np.round(lows, digits)
+    rates["time"] = times
+    rates["open"], rates["close"] = opens, closes
+    rates["high"], rates["low"] = highs, lows
+    rates["tick_volume"] = rng.integers(*volumes, count)
+    rates["spread"] = rng.integers(*spreads, count)
+    return rates

@@ -19,7 +19,7 @@ from mt5console.core.broker.sim.engine import SimEngine
 from mt5console.core.broker.sim.replay import ReplayFeed
 from mt5console.core.broker.sim.requests import BadCall, parse_request
 from mt5console.core.broker.sim.state import Change, Ledger
-from tests.helpers import Clock, stepped_eurusd_h1
+from tests.helpers import Clock, stepped_eurusd_h1, walked_h1_bars
 
 HOUR = 3600
 FIRST_BAR = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())  # a Monday 00:00
@@ -27,19 +27,10 @@ FIRST_BAR = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())  # a Monday 00:00
 
 def bars(count: int = 60, *, seed: int = 3) -> np.ndarray:
     """H1 bars with a weekend-sized gap after bar 20, tick volumes 1 to 9 and spreads 5 to 25."""
-    rng = np.random.default_rng(seed)
-    rates = np.zeros(count, dtype=RATES_DTYPE)
-    times = FIRST_BAR + np.arange(count) * HOUR
-    times[21:] += 48 * HOUR
-    closes = 1.1 + np.cumsum(rng.normal(0, 0.0008, count))
-    opens = np.concatenate([[1.1], closes[:-1]])
-    rates["time"] = times
-    rates["open"], rates["close"] = opens, closes
-    rates["high"] = np.maximum(opens, closes) + rng.uniform(0, 0.001, count)
-    rates["low"] = np.minimum(opens, closes) - rng.uniform(0, 0.001, count)
-    rates["tick_volume"] = rng.integers(1, 10, count)
-    rates["spread"] = rng.integers(5, 26, count)
-    return rates
+    return walked_h1_bars(
+        count, seed=seed, first=FIRST_BAR, level=1.1, step=0.0008, wick=0.001, volumes=(1, 10),
+        spreads=(5, 26), gap_after=20,
+    )  # fmt: skip
 
 
 def realtime(data: np.ndarray, clock: Clock) -> SimTerminal:

@@ -19,7 +19,7 @@ from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.feed import EARLIEST
-from tests.helpers import WEDNESDAY, Clock, stepped_eurusd_h1
+from tests.helpers import WEDNESDAY, Clock, stepped_eurusd_h1, walked_h1_bars
 
 HOUR = 3600
 HALF_HOUR = 1800
@@ -30,17 +30,10 @@ BARS = 30
 
 def hourly_bars(first: int = FIRST_OFF_GRID, count: int = BARS, *, seed: int = 5) -> np.ndarray:
     """EURUSD H1 rates opening at ``first`` and every hour after it (five decimals, as served)."""
-    rng = np.random.default_rng(seed)
-    rates = np.zeros(count, dtype=RATES_DTYPE)
-    closes = np.round(1.1 + np.cumsum(rng.normal(0, 0.001, count)), 5)
-    opens = np.concatenate([[1.1], closes[:-1]])
-    rates["time"] = first + np.arange(count) * HOUR
-    rates["open"], rates["close"] = opens, closes
-    rates["high"] = np.round(np.maximum(opens, closes) + rng.uniform(0, 0.001, count), 5)
-    rates["low"] = np.round(np.minimum(opens, closes) - rng.uniform(0, 0.001, count), 5)
-    rates["tick_volume"] = rng.integers(1, 60, count)
-    rates["spread"] = rng.integers(5, 15, count)
-    return rates
+    return walked_h1_bars(
+        count, seed=seed, first=first, level=1.1, step=0.001, wick=0.001, volumes=(1, 60), spreads=(5, 15),
+        digits=5,
+    )  # fmt: skip
 
 
 def answer(found: Any, mt5: SimTerminal) -> np.ndarray:

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mt5console.core.broker.rates import RATES_DTYPE
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.bookkeeping import filled_order, new_deal
@@ -33,7 +32,7 @@ from mt5console.core.broker.sim.state import OpenPosition
 from mt5console.core.broker.sim.stops import first_bar_hit
 from mt5console.core.broker.sim.symbols import SYMBOLS
 from mt5console.core.broker.sim.trading import Figures
-from tests.helpers import Clock
+from tests.helpers import Clock, walked_h1_bars
 
 HOUR = 3600
 FIRST_BAR = int(datetime(2024, 3, 4, tzinfo=UTC).timestamp())  # a Monday 00:00
@@ -45,19 +44,10 @@ EVERYTHING = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 def replayed_bars(count: int = BARS, *, seed: int = 11) -> np.ndarray:
     """H1 EURUSD bars with a weekend gap after bar 30, wide enough ranges for stops to be hit."""
-    rng = np.random.default_rng(seed)
-    rates = np.zeros(count, dtype=RATES_DTYPE)
-    times = FIRST_BAR + np.arange(count) * HOUR
-    times[31:] += 48 * HOUR
-    closes = 1.085 + np.cumsum(rng.normal(0, 0.0012, count))
-    opens = np.concatenate([[1.085], closes[:-1]])
-    rates["time"] = times
-    rates["open"], rates["close"] = opens, closes
-    rates["high"] = np.maximum(opens, closes) + rng.uniform(0, 0.0015, count)
-    rates["low"] = np.minimum(opens, closes) - rng.uniform(0, 0.0015, count)
-    rates["tick_volume"] = rng.integers(1, 50, count)
-    rates["spread"] = rng.integers(3, 20, count)
-    return rates
+    return walked_h1_bars(
+        count, seed=seed, first=FIRST_BAR, level=1.085, step=0.0012, wick=0.0015, volumes=(1, 50),
+        spreads=(3, 20), gap_after=30,
+    )  # fmt: skip
 
 
 def canonical(value: object) -> object:
