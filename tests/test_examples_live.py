@@ -8,7 +8,6 @@ strategies pane counts them), a quiet bar says why nothing was entered (a DEBUG 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import Event, Level, LogLine
 from mt5console.core.runtime import Runtime
 from mt5console.core.settings import Settings
-from tests.helpers import WEDNESDAY, Clock
+from tests.helpers import WEDNESDAY, Clock, eventually
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "strategies"
 DEMO = "momentum_demo_usdcad_m1"
@@ -38,11 +37,7 @@ def settings(tmp_path: Path, **changes: Any) -> Settings:
 async def _polled(runtime: Runtime, polls: int) -> None:
     """Until the market poller has run ``polls`` more times (it runs on its own task)."""
     target = runtime.market.polls + polls
-    for _ in range(500):
-        if runtime.market.polls >= target:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the market poller did not run")
+    await eventually(lambda: runtime.market.polls >= target, f"{polls} more market polls", within=5.0)
 
 
 async def test_the_examples_evaluate_every_bar_and_the_demo_trades_within_minutes(tmp_path: Path) -> None:
