@@ -20,7 +20,7 @@ from mt5console.core.broker.sim.records import TradeDeal, TradeOrder, TradePosit
 from mt5console.core.commands.bus import CommandBus
 from mt5console.core.events import Event, EventBus, LogLine
 from mt5console.core.market import MarketData
-from mt5console.core.settings import Limits
+from mt5console.core.settings import Limits, Settings
 from mt5console.core.store import Store
 from mt5console.core.strategy.engine import StrategyEngine
 
@@ -290,3 +290,18 @@ def walked_h1_bars(
     rates["tick_volume"] = rng.integers(*volumes, count)
     rates["spread"] = rng.integers(*spreads, count)
     return rates
+
+
+def sim_settings(tmp_path: Path, **changes: Any) -> Settings:
+    """Runtime settings on the simulator with data in ``tmp_path``, quick to poll and to give up
+    reconnecting; ``changes`` override them."""
+    base: dict[str, Any] = {
+        "broker": "sim",
+        "data_dir": tmp_path / "data",
+        "config_dir": tmp_path,
+        "reconnect_interval": 0.01,
+        "connect_attempts": 2,
+        "poll_interval": 0.05,
+    }
+    base.update(changes)
+    return Settings(**base)

@@ -9,29 +9,15 @@ strategies pane counts them), a quiet bar says why nothing was entered (a DEBUG 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import Event, Level, LogLine
 from mt5console.core.runtime import Runtime
-from mt5console.core.settings import Settings
-from tests.helpers import WEDNESDAY, Clock, eventually
+from tests.helpers import WEDNESDAY, Clock, eventually, sim_settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "strategies"
 DEMO = "momentum_demo_usdcad_m1"
 MINUTES = 6
-
-
-def settings(tmp_path: Path, **changes: Any) -> Settings:
-    base: dict[str, Any] = {
-        "broker": "sim",
-        "data_dir": tmp_path / "data",
-        "config_dir": tmp_path,
-        "strategies": EXAMPLES,
-        "poll_interval": 0.02,
-    }
-    base.update(changes)
-    return Settings(**base)
 
 
 async def _polled(runtime: Runtime, polls: int) -> None:
@@ -43,7 +29,8 @@ async def _polled(runtime: Runtime, polls: int) -> None:
 async def test_the_examples_evaluate_every_bar_and_the_demo_trades_within_minutes(tmp_path: Path) -> None:
     clock = Clock(WEDNESDAY)
     terminal = SimTerminal(seed=1, clock=clock)
-    runtime = Runtime(settings(tmp_path), module=lambda: terminal)
+    settings = sim_settings(tmp_path, strategies=EXAMPLES, poll_interval=0.02)  # as make run, polled fast
+    runtime = Runtime(settings, module=lambda: terminal)
     lines: list[LogLine] = []
 
     def keep(event: Event) -> None:

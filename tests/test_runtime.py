@@ -11,9 +11,8 @@ import pytest
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import EventBus, Level, LogLine
 from mt5console.core.runtime import Runtime, StartupError
-from mt5console.core.settings import Settings
 from mt5console.headless import LinePrinter
-from tests.helpers import Clock
+from tests.helpers import Clock, sim_settings
 
 
 class NeverThere:
@@ -29,21 +28,8 @@ class NeverThere:
         return (-10003, "IPC initialize failed, MetaTrader 5 x64 not found")
 
 
-def settings(tmp_path: Path, **changes: Any) -> Settings:
-    base: dict[str, Any] = {
-        "broker": "sim",
-        "data_dir": tmp_path / "data",
-        "config_dir": tmp_path,
-        "reconnect_interval": 0.01,
-        "connect_attempts": 2,
-        "poll_interval": 0.05,
-    }
-    base.update(changes)
-    return Settings(**base)
-
-
 async def test_an_unreachable_terminal_is_exit_code_3_after_the_attempts(tmp_path: Path) -> None:
-    runtime = Runtime(settings(tmp_path, broker="mt5"), module=NeverThere)
+    runtime = Runtime(sim_settings(tmp_path, broker="mt5"), module=NeverThere)
     with pytest.raises(StartupError) as caught:
         await runtime.start()
     assert caught.value.exit_code == 3
@@ -55,7 +41,7 @@ async def test_an_unreachable_terminal_is_exit_code_3_after_the_attempts(tmp_pat
 
 async def test_start_writes_every_line_to_the_database_and_the_log_file(tmp_path: Path) -> None:
     terminal = SimTerminal(seed=2, clock=Clock())
-    runtime = Runtime(settings(tmp_path), module=lambda: terminal)
+    runtime = Runtime(sim_settings(tmp_path), module=lambda: terminal)
     await runtime.start()
     assert runtime.store is not None
     events = [e.message for e in runtime.store.recent_events()]
@@ -68,9 +54,8 @@ async def test_start_writes_every_line_to_the_database_and_the_log_file(tmp_path
 
 async def test_secrets_are_masked_in_every_line(tmp_path: Path) -> None:
     terminal = SimTerminal(seed=2, clock=Clock())
-    runtime = Runtime(
-        settings(tmp_path, password="hunter2-secret", pairing_key="pk_live_123456"), module=lambda: terminal
-    )
+    settings = sim_settings(tmp_path, password="hunter2-secret", pairing_key="pk_live_123456")
+    runtime = Runtime(settings, module=lambda: terminal)
     shown: list[str] = []
     runtime.subscribe(lambda e: shown.append(e.message) if isinstance(e, LogLine) else None)
     await runtime.start()
