@@ -317,6 +317,22 @@ def test_csv_headers_as_common_tools_write_them(tmp_path: Path) -> None:
     assert (day["time"], day["close"], day["spread"]) == (1704153600, 141.2, 5)
 
 
+def test_mt5s_own_export_with_separate_date_and_time_columns(tmp_path: Path) -> None:
+    # MetaTrader 5's "Export bars" writes tab separated <DATE> and <TIME>, <TICKVOL> and <VOL>.
+    exported = tmp_path / "EURUSD_H1.csv"
+    exported.write_text(
+        "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+        "2024.01.02\t00:00:00\t1.10400\t1.10450\t1.10350\t1.10420\t1200\t0\t5\n"
+        "2024.01.02\t01:00\t1.10420\t1.10500\t1.10400\t1.10480\t1100\t0\t6\n"
+    )
+    mt5 = started(1, Clock(at(12)), data=exported)
+    bars = rates(mt5, "EURUSD", mt5.TIMEFRAME_H1, 10)
+    assert as_tuples(bars) == [
+        (int(at(0).timestamp()), 1.104, 1.1045, 1.1035, 1.1042, 1200, 5),
+        (int(at(1).timestamp()), 1.1042, 1.105, 1.104, 1.1048, 1100, 6),
+    ]
+
+
 MALFORMED = [
     ("", "empty"),
     ("time,open,high,low\n2024-01-02,1,1,1\n", r"missing column\(s\) close"),
@@ -332,6 +348,10 @@ MALFORMED = [
     ("time,open,high,low,close,spread\n2024-01-02T00:00,1.1,1.2,1.0,1.1,-3\n", "line 2: .*spread"),
     ("time,open,high,low,close\n2024-01-02T00:00,1.1,1.2,1.0\n", "line 2: 4 values for 5 columns"),
     ("time,open,high,low,close\n", "no bars"),
+    (
+        "time,open,high,low,close,Time\n2024-01-02T00:00,1,1.2,0.9,1,2024-01-03T00:00\n",
+        "the header names 'time' \\(column 1\\) and 'Time' \\(column 6\\): keep one column 'time'",
+    ),
     (
         "time,open,high,low,close\n2024-01-02T00:00,1,1.2,0.9,1\n2024-01-02T00:30,1,1.2,0.9,1\n",
         "line 3: bar starts 1800 s after the previous one, less than one H1 bar",

@@ -1,7 +1,8 @@
 """Reading bars to replay from a CSV file, with errors that name the line and column at fault.
 
 The header names the columns, case insensitive (``Open``, ``<CLOSE>`` ...): the time is ``time``,
-``datetime``, ``date`` or ``timestamp``, or an unnamed first column (a pandas index); then ``open``,
+``datetime``, ``date`` or ``timestamp``, or an unnamed first column (a pandas index), or a ``date`` and a
+``time`` column together (MT5's own "Export bars" file: ``<DATE>``, ``<TIME>``); then ``open``,
 ``high``, ``low``, ``close``, optionally ``volume`` (or ``tick_volume``) and ``spread`` (points).
 Times are ISO 8601 (naive = UTC; MT5's ``2024.01.02 13:00`` is read too) or epoch seconds. Prices
 are bid prices. Comma, semicolon and tab separated files are read. Without a volume column each bar's
@@ -70,7 +71,11 @@ def _parse_number(text: str, where: str, column: str) -> float:
 
 def _find_columns(header: list[str], path: Path) -> dict[str, int]:
     keys = [_column_key(name) for name in header]
+    _refuse_repeated_columns(keys, header, path)
     columns: dict[str, int] = {}
+    if "date" in keys and "time" in keys:
+        # MT5's "Export bars" splits each bar's start into a <DATE> and a <TIME> column.
+        columns["date"] = keys.index("date")
     for wanted in TIME_COLUMNS:
         if wanted in keys:
             columns["time"] = keys.index(wanted)
@@ -93,6 +98,28 @@ def _find_columns(header: list[str], path: Path) -> dict[str, int]:
             f"the time may be named {', '.join(TIME_COLUMNS)} or be an unnamed first column"
         )
     return columns
+
+
+def _refuse_repeated_columns(keys: list[str], header: list[str], path: Path) -> None:
+    """A column the reader uses, named twice, is refused: which of the two holds the bars is a guess."""
+    used = {*TIME_COLUMNS, *PRICE_COLUMNS, *VOLUME_COLUMNS, "spread"}
+    for key in sorted(used & set(keys)):
+        positions = [i + 1 for i, name in enumerate(keys) if name == key]
+        if len(positions) > 1:
+            names = " and ".join(f"{header[i - 1]!r} (column {i})" for i in positions)
+            raise ValueError(f"{path}: the header names {names}: keep one column {key!r}")
+
+
+def _row_time(row: list[str], columns: dict[str, int], where: str) -> int:
+    text = row[columns["time"]]
+    if "date" in columns and _is_time_of_day(text):
+        text = f"{row[columns['date']].strip()} {text.strip()}"
+    return _parse_time(text, where)
+
+
+def _is_time_of_day(text: str) -> bool:
+    parts = text.strip().split(":")
+    return 2 <= len(parts) <= 3 and all(part.strip().isdigit() for part in parts)
 
 
 def _check_row(where: str, o: float, h: float, low: float, c: float) -> None:
@@ -154,7 +181,7 @@ def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: 
         where = f"{path}: line {number}"
         if len(row) < len(header):
             raise ValueError(f"{where}: {len(row)} values for {len(header)} columns")
-        time = _parse_time(row[columns["time"]], where)
+        time = _row_time(row, columns, where)
         o, h, low, c = (_parse_number(row[columns[name]], where, name) for name in PRICE_COLUMNS)
         _check_row(where, o, h, low, c)
         volume = _parse_number(row[columns["volume"]], where, "volume") if "volume" in columns else 4.0
