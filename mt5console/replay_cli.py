@@ -99,6 +99,13 @@ def _time(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
+# An exit at 22:40 on H1 bars looks wrong unless the reader knows when the simulator's ticks come.
+TICK_TIMES_NOTE = (
+    "(times are those of the simulated ticks: four per bar, at its open, its low and high a third and two "
+    "thirds into it (the high first on a falling bar), and its close 1 s before it ends)"
+)
+
+
 def render_table(result: ReplayResult) -> str:
     digits = result.digits
 
@@ -135,6 +142,8 @@ def render_table(result: ReplayResult) -> str:
             lines.append("  ".join("-" * width for width in widths))
     if not result.trades:
         lines.append("(no trades)")
+    else:
+        lines.append(TICK_TIMES_NOTE)
     summary = result.summary
     if summary.profit_factor is not None:
         factor = f"{summary.profit_factor:.2f}"

@@ -32,7 +32,7 @@ from mt5console.core.replay_report import ReplayTrade, summarize_trades
 from mt5console.core.replay_schedule import Timetable
 from mt5console.core.strategy.executor import StrategyRunner
 from mt5console.core.strategy.model import StrategyError
-from mt5console.replay_cli import ProgressBar, replay_main
+from mt5console.replay_cli import TICK_TIMES_NOTE, ProgressBar, replay_main
 from tests.helpers import ema_cross_both_ways
 
 Rates = npt.NDArray[np.void]
@@ -524,6 +524,9 @@ def test_the_table_lists_the_trades_and_the_summary(
     assert any(line.split()[1:3] == ["buy", "0.01"] for line in lines[4:])
     summary = next(line for line in lines if line.startswith("trades "))
     assert "net profit" in summary and "max drawdown" in summary
+    # An exit inside its bar (a stop at 22:40 on H1) is explained under the table.
+    assert lines[lines.index(summary) - 2] == TICK_TIMES_NOTE
+    assert "a third and two thirds into it" in TICK_TIMES_NOTE
 
 
 def test_symbol_timeframe_and_spread_options(
