@@ -12,7 +12,6 @@ bars' open times without any array of the ticks themselves.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,23 +21,6 @@ from mt5console.core.broker.sim.feed import Bars, FeedError, Quote, Span, Ticks
 from mt5console.core.broker.sim.frames import DAY, Frame, bucket_end, first_bucket_at_or_after
 from mt5console.core.broker.sim.replay_rates import Rates, ReplayRates
 from mt5console.core.broker.sim.symbols import SymbolSpec
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayBar:
-    """One replayed bar with the times (ms) of its derived ticks."""
-
-    index: int
-    time: int  # open time, epoch s
-    open: float
-    high: float
-    low: float
-    close: float
-    spread: float  # price units
-    open_ms: int
-    low_ms: int
-    high_ms: int
-    close_ms: int
 
 
 class ReplayFeed:
@@ -86,22 +68,6 @@ class ReplayFeed:
     def is_open(self, now_ms: int) -> bool:
         index = self.index_at(now_ms)
         return index >= 0 and now_ms < self.prices.open_ms.item(index) + self._length_ms
-
-    def bar(self, index: int) -> ReplayBar:
-        b, p = self._bars, self.prices
-        return ReplayBar(
-            index=index,
-            time=int(b.time[index]),
-            open=float(b.open[index]),
-            high=float(b.high[index]),
-            low=float(b.low[index]),
-            close=float(b.close[index]),
-            spread=float(b.spread[index]) * self.spec.point,
-            open_ms=int(p.open_ms[index]),
-            low_ms=int(p.low_ms[index]),
-            high_ms=int(p.high_ms[index]),
-            close_ms=int(p.close_ms[index]),
-        )
 
     # ---------------------------------------------------------------- ticks
 
