@@ -79,9 +79,16 @@ def check_notes(strategy: Strategy, spec: SymbolSpec | None) -> list[str]:
     risk = strategy.risk
     if risk.dynamic.enabled:
         return []
-    sent = fit_volume(risk.lot_size, spec).volume  # valid: load_strategy_file checked it against spec
+    fitted = fit_volume(risk.lot_size, spec)  # valid: load_strategy_file checked it against spec
+    sent = fitted.volume
     if sent == risk.lot_size:
         return []
+    if fitted.clamped_to_max:
+        return [
+            f"lotSize {plain_volume(risk.lot_size)} trades as {format_volume(sent, spec)} lots on "
+            f"{strategy.symbol}: lots are cut to its maximum {format_volume(spec.volume_max, spec)}"
+            " (as on a typical broker; the terminal's own maximum decides)"
+        ]
     return [
         f"lotSize {plain_volume(risk.lot_size)} trades as {format_volume(sent, spec)} lots on "
         f"{strategy.symbol}: lots are rounded down to its volume step {format_volume(spec.volume_step, spec)}"

@@ -70,6 +70,14 @@ def test_what_the_terminal_will_settle_or_change_is_noted(tmp_path: Path) -> Non
         "note: lotSize 0.015 trades as 0.01 lots on EURUSD: lots are rounded down to its volume step 0.01 "
         "(as on a typical broker; the terminal's own step decides)"
     )
+    data["rules"]["riskManagement"]["lotSize"] = 250  # above the maximum: cut to it, not refused
+    path.write_text(json.dumps(data))
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "note: lotSize 250 trades as 100.00 lots on EURUSD: lots are cut to its maximum 100.00 "
+        "(as on a typical broker; the terminal's own maximum decides)"
+    )
     data["symbol"] = "EURUSD.m"  # a broker's own name: only the terminal can say
     path.write_text(json.dumps(data))
     result = check(path)

@@ -344,10 +344,9 @@ def test_lot_size_is_checked_against_the_symbol_when_a_spec_is_known() -> None:
         "rules.riskManagement.lotSize: 0.004 rounds down to 0.00, below EURUSD's minimum 0.01"
     )
 
+    # Above the maximum is valid: "clamped to volume_min..volume_max" (STRATEGY_FORMAT.md); sizing clamps it.
     data["rules"]["riskManagement"]["lotSize"] = 250
-    with pytest.raises(StrategyError) as caught:
-        parse_strategy(data, symbol_spec=lambda symbol: eurusd())
-    assert str(caught.value) == "rules.riskManagement.lotSize: 250 is above EURUSD's maximum 100"
+    assert parse_strategy(data, symbol_spec=lambda symbol: eurusd()).risk.lot_size == 250
 
     data["rules"]["riskManagement"]["lotSize"] = 0.05
     with pytest.raises(StrategyError) as caught:

@@ -27,7 +27,7 @@ from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus, Level
 from mt5console.core.limits import LimitGuard
 from mt5console.core.strategy.conditions import EntryGate, evaluate, explain, judge
-from mt5console.core.strategy.exits import initial_levels
+from mt5console.core.strategy.exits import bars_needed, initial_levels
 from mt5console.core.strategy.filters import (
     FILTER_ORDER,
     FilterContext,
@@ -102,7 +102,9 @@ class StrategyRunner:
         self._events = events
         self._guard = guard
         self._trade_history = trade_history
-        self._gates = [EntryGate() for _ in strategy.entries]
+        # One gate for the strategy, not one per entry block: "at most one entry per closed bar per
+        # strategy", so a bar on which a buy block and a sell block both hold opens one position.
+        self._gate = EntryGate()
         self._plans: dict[int, PartialPlan] = {}
         self.tag = strategy_tag(strategy.strategy_id)
         # Without an enabled filter there is nothing to check, so no context (and no data) to gather.
@@ -116,7 +118,8 @@ class StrategyRunner:
     def history_needed(self) -> int:
         operands: list[Operand] = list(self.strategy.operands())
         longest = max((warmup_bars(o) for o in operands), default=50)
-        return max(longest, history_bars(self.strategy.filters)) + 100
+        # The stop and target read the same bars at entry (an ATR of their own period, a swing).
+        return max(longest, history_bars(self.strategy.filters), bars_needed(self.strategy.exits)) + 100
 
     def _say(self, message: str) -> None:
         self._events.info(self.strategy.strategy_id, message)
@@ -145,6 +148,9 @@ class StrategyRunner:
         return self._mine(positions)
 
     def _mine(self, positions: Sequence[Position]) -> list[Position]:
+        """This strategy's positions: its magic number (derived from its id) on its symbol. The comment
+        is not required: some brokers' gateways rewrite or drop it, and a strategy that stopped
+        recognising its own positions would open past maxPositions."""
         symbol, magic = self.strategy.symbol, self.magic
         return [p for p in positions if p.magic == magic and p.symbol == symbol]
 
@@ -175,6 +181,7 @@ class StrategyRunner:
         if everyone and (positions != self._mine(everyone)):
             everyone = list(await self._broker.positions())  # exits or partials changed what is open
         signalled = False
+        taken: str | None = None  # the side of the entry block that took this bar's one entry
         # Each entry's trace is logged whatever its truth (the signal line, or the DEBUG line of a
         # bar without an entry), so the truth comes with the trace from one reading of the values.
         traces: list[str] = []
@@ -184,8 +191,15 @@ class StrategyRunner:
             if not holds:
                 continue
             signalled = True
-            if not self._gates[index].try_fire(bar_open):
-                continue  # this bar was entered on already (a repeated poll, a restart)
+            if taken is not None:  # the first block listed whose conditions hold takes the bar
+                self._say(
+                    f"{entry.side.value} signal on {symbol} {timeframe} not taken: the {taken} signal "
+                    f"had this bar's one entry ({reason})"
+                )
+                continue
+            if not self._gate.try_fire(bar_open):
+                continue  # this bar was entered on already (a repeated poll)
+            taken = entry.side.value
             self.status.last_signal = f"{entry.side.value} {reason}"
             self.status.last_signal_time = decided_at
             self._say(f"{entry.side.value} signal on {symbol} {timeframe}: {reason}")

@@ -44,7 +44,7 @@ from mt5console.core.strategy.model_types import (
     StructureLevel,
     TakeProfitSpec,
 )
-from mt5console.core.strategy.operands import parse_operand
+from mt5console.core.strategy.operands import parse_operand, warmup_bars
 from mt5console.core.strategy.risk import pips_to_price, price_to_pips
 from mt5console.core.strategy.validation import format_number
 
@@ -268,6 +268,23 @@ def _describe(tag: str, label: str, price: float, entry: float, spec: SymbolSpec
     if not label.endswith("pips"):
         text += f" ({_pips_text(abs(price - entry), spec)})"
     return text
+
+
+def bars_needed(exits: ExitRules) -> int:
+    """Closed bars the active stop and target read when a position opens (0: none).
+
+    The live feed must fetch at least this many, or an ``atr`` level with a long ``atrPeriod`` or a
+    ``structure`` stop with a long ``lookbackBars`` would refuse every entry for want of bars.
+    """
+    needed = [0]
+    for level in (exits.active_stop_loss, exits.active_take_profit):
+        if isinstance(level, AtrLevel):
+            needed.append(warmup_bars(parse_operand(f"atr_{level.period}")))
+        elif isinstance(level, StructureLevel):
+            needed.append(level.lookback_bars)
+        elif isinstance(level, FibonacciLevel):
+            needed.append(FIBONACCI_LOOKBACK_BARS)
+    return max(needed)
 
 
 def initial_levels(

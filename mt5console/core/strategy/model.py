@@ -144,7 +144,7 @@ def parse_strategy(data: object, *, symbol_spec: SymbolSpecLookup | None = None)
     """Validate a strategy's JSON (already decoded) and build its model, or raise StrategyError.
 
     ``symbol_spec`` looks up the symbol's volume limits; when it returns a spec, a lot size that
-    rounds down below the minimum or exceeds the maximum is an error.
+    rounds down below the minimum is an error (one above the maximum is clamped when sized).
     """
     if not isinstance(data, dict):
         raise StrategyError([FieldError("", f"a strategy must be a JSON object, not {describe(data)}")])
@@ -297,7 +297,8 @@ def _read_risk(
 
 
 def _check_lot_size(section: Section, lot_size: float, spec: SymbolSpec) -> None:
-    """A lot size the terminal would refuse: below the minimum once rounded down, or above the maximum."""
+    """A lot size below the symbol's minimum once rounded down (the format: "an error, never a silent
+    minimum lot"). One above the maximum is valid: the format clamps it to ``volume_max``, as sizing does."""
     path = section.path_of("lotSize")
     # Decimal on the shortest repr: 0.03 / 0.01 must be 3 steps, not 2.9999999999999996.
     lot = Decimal(repr(lot_size))
@@ -312,5 +313,3 @@ def _check_lot_size(section: Section, lot_size: float, spec: SymbolSpec) -> None
             section.reader.error(
                 path, f"{shown} rounds down to {rounded:.{decimals}f}, below {spec.name}'s minimum {minimum}"
             )
-    elif lot > Decimal(repr(spec.volume_max)):
-        section.reader.error(path, f"{shown} is above {spec.name}'s maximum {format_number(spec.volume_max)}")

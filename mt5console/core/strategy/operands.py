@@ -7,6 +7,7 @@ written out, so ``rsi`` and ``rsi_14`` share one cached series.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -59,6 +60,11 @@ INDICATOR_PARAMS: Final[dict[str, tuple[ParamSpec, ...]]] = {
 }
 
 
+# A parameter as the format writes it: plain decimal digits (``9``, ``2.5``, ``0.02``). float() alone
+# would also take " 9", "+9", "1e1" or "nan", none of which is a name of the format.
+_PARAMETER: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+
+
 class OperandError(ValueError):
     """An operand name that is not in the strategy format; the message says why."""
 
@@ -103,10 +109,9 @@ def parse_operand(text: str) -> Operand:
                 values.append(spec.default)
                 continue
             token = raw[index]
-            try:
-                value = float(token)
-            except ValueError:
-                raise OperandError(f"{text!r}: {spec.name} must be a number, not {token!r}") from None
+            if not _PARAMETER.fullmatch(token):
+                raise OperandError(f"{text!r}: {spec.name} must be a number, not {token!r}")
+            value = float(token)
             if spec.integer and not value.is_integer():
                 raise OperandError(f"{text!r}: {spec.name} must be a whole number, not {token!r}")
             if not spec.minimum <= value <= spec.maximum:

@@ -437,14 +437,40 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _ObjectWithDuplicates(dict[str, object]):
+    """An object read with a key given twice; ``duplicates`` names those keys, in order."""
+
+    duplicates: list[str]
+
+
 def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     # json.loads keeps the last of two equal keys; a strategy with "stopLoss" twice is ambiguous.
+    # The hook does not know where the object sits, so it marks it; _duplicate_paths finds the path.
     result: dict[str, object] = {}
+    duplicates: list[str] = []
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKey(f"the key {key!r} appears twice in one object")
+            duplicates.append(key)
         result[key] = value
-    return result
+    if not duplicates:
+        return result
+    marked = _ObjectWithDuplicates(result)
+    marked.duplicates = duplicates
+    return marked
+
+
+def _duplicate_paths(value: object, path: str = "") -> list[tuple[str, str]]:
+    """Every key given twice and its field path, in document order."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, _ObjectWithDuplicates):
+        found.extend((key, join_path(path, key)) for key in dict.fromkeys(value.duplicates))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_duplicate_paths(item, join_path(path, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_duplicate_paths(item, join_path(path, index)))
+    return found
 
 
 def _reject_constant(name: str) -> object:
@@ -477,6 +503,17 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, object]:
         raise fail(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise fail("invalid JSON: nested too deeply") from None
+    try:
+        duplicated = _duplicate_paths(data)
+    except RecursionError:
+        raise fail("invalid JSON: nested too deeply") from None
+    if duplicated:
+        raise StrategyError(
+            [
+                FieldError("", f"{file}: invalid JSON: the key {key!r} appears twice in one object ({where})")
+                for key, where in duplicated
+            ]
+        )
     if not isinstance(data, dict):
         raise fail(f"the top level must be a JSON object (one strategy), not {describe(data)}")
     return data
