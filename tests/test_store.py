@@ -19,6 +19,7 @@ from sqlmodel import Session
 from mt5console.core.store import (
     MAGIC_MAX,
     MAGIC_MIN,
+    SCHEMA_VERSION,
     CommandStatus,
     EventRecord,
     InvalidRecordError,
@@ -94,7 +95,7 @@ def test_file_is_in_wal_mode_with_full_sync_and_foreign_keys(store: Store, db_pa
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
-    assert raw(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+    assert raw(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
 
 
 def test_data_survives_closing_and_reopening(db_path: Path) -> None:
@@ -126,35 +127,41 @@ def test_data_survives_closing_and_reopening(db_path: Path) -> None:
 def test_database_of_a_newer_schema_is_refused_and_left_unchanged(db_path: Path) -> None:
     Store(db_path).close()
     connection = sqlite3.connect(db_path)
-    connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    newer = SCHEMA_VERSION + 1
+    connection.execute(f"UPDATE meta SET value = '{newer}' WHERE key = 'schema_version'")
     connection.execute("DROP TABLE events")
     connection.commit()
     connection.close()
 
-    with pytest.raises(SchemaVersionError, match="schema version 2, newer than the 1"):
+    with pytest.raises(SchemaVersionError, match=f"schema version {newer}, newer than the {SCHEMA_VERSION}"):
         Store(db_path)
     assert raw(db_path, "SELECT name FROM sqlite_master WHERE name = 'events'") == []  # not recreated
-    assert raw(db_path, "SELECT value FROM meta") == [("2",)]
+    assert raw(db_path, "SELECT value FROM meta") == [(str(newer),)]
 
 
 def test_older_schema_is_migrated_step_by_step(db_path: Path) -> None:
     Store(db_path).close()
     ran: list[int] = []
+    current, next_version = SCHEMA_VERSION, SCHEMA_VERSION + 1
 
     def add_column(connection: Connection) -> None:
-        ran.append(1)
+        ran.append(current)
         connection.execute(text("ALTER TABLE events ADD COLUMN origin VARCHAR"))
 
     engine = create_sqlite_engine(db_path)
     try:
-        with pytest.raises(SchemaVersionError, match="no migration from schema version 1 to 2"):
-            prepare_schema(engine, schema_version=2, migrations={})
-        assert raw(db_path, "SELECT value FROM meta") == [("1",)]
-        assert prepare_schema(engine, schema_version=2, migrations={1: add_column}) == 1
+        with pytest.raises(
+            SchemaVersionError, match=f"no migration from schema version {current} to {next_version}"
+        ):
+            prepare_schema(engine, schema_version=next_version, migrations={})
+        assert raw(db_path, "SELECT value FROM meta") == [(str(current),)]
+        assert (
+            prepare_schema(engine, schema_version=next_version, migrations={current: add_column}) == current
+        )
     finally:
         engine.dispose()
-    assert ran == [1]
-    assert raw(db_path, "SELECT value FROM meta") == [("2",)]
+    assert ran == [current]
+    assert raw(db_path, "SELECT value FROM meta") == [(str(next_version),)]
     assert "origin" in [row[1] for row in raw(db_path, "PRAGMA table_info(events)")]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from mt5console.core.store.errors import SchemaVersionError, StoreError
-from mt5console.core.store.tables import SCHEMA_VERSION, MetaRecord
+from mt5console.core.store.tables import SCHEMA_VERSION, MetaRecord, PartialPlanRecord
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 SCHEMA_VERSION_KEY = "schema_version"
@@ -35,9 +35,15 @@ _BEGIN_OPTION = "mt5console_begin"
 _MEMORY_QUERY = "mode=memory&cache=shared"
 
 Migration = Callable[[Connection], None]
+
+
+def _add_partial_plans(connection: Connection) -> None:
+    """1 -> 2: the partial_plans table (the partial-exit plans of open positions)."""
+    SQLModel.metadata.tables[PartialPlanRecord.__tablename__].create(connection)
+
+
 # MIGRATIONS[n] upgrades a version-n database to version n + 1, inside the opening transaction.
-# Version 1 is the first schema, so there is nothing to upgrade yet.
-MIGRATIONS: Mapping[int, Migration] = {}
+MIGRATIONS: Mapping[int, Migration] = {1: _add_partial_plans}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from mt5console.core.store.column_types import json_column, utc_column
 
-SCHEMA_VERSION = 1  # bump together with a migration step in engine.MIGRATIONS
+SCHEMA_VERSION = 2  # bump together with a migration step in engine.MIGRATIONS
 
 
 class StrategyState(StrEnum):
@@ -162,6 +162,19 @@ class OutboxRecord(SQLModel, table=True):
     last_error: str | None = None
     delivered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     abandoned_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class PartialPlanRecord(SQLModel, table=True):
+    """The partial-exit plan of one open position (``PartialPlan.to_dict``): the levels it opened with,
+    which have fired, its original volume and initial risk. Kept so that a strategy restarted or
+    replaced goes on with the plan and never fires a level twice. Added in schema version 2."""
+
+    __tablename__ = "partial_plans"
+
+    ticket: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the position's
+    strategy_id: str = Field(foreign_key="strategies.id", index=True)
+    state: dict[str, Any] = Field(sa_column=json_column())
+    updated_at: datetime = Field(sa_column=utc_column())
 
 
 class EventRecord(SQLModel, table=True):

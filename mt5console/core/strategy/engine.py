@@ -125,6 +125,7 @@ class StrategyEngine:
             events=self._events,
             guard=self.guard,
             trade_history=lambda: [t.profit for t in self._store.closed_trades(strategy_id, limit=200)],
+            plan_store=self._store,
         )
         runner.paused = paused
         self.runners[strategy_id] = runner
@@ -137,6 +138,7 @@ class StrategyEngine:
             f"{verb} from {source} (magic {record.magic}{', paused' if paused else ''}): "
             + summarize(strategy),
         )
+        runner.resume_partial_plans()
         self._state_changed(strategy, state, f"{verb} from {source}")
         return strategy
 

@@ -39,6 +39,7 @@ from mt5console.core.strategy.filters import (
 from mt5console.core.strategy.indicators import IndicatorCache
 from mt5console.core.strategy.model import RiskMethod, Strategy
 from mt5console.core.strategy.operands import Operand, parse_operand, warmup_bars
+from mt5console.core.strategy.partial_book import PartialBook, PlanStore
 from mt5console.core.strategy.partials import CloseVolume, MoveStop, PartialPlan
 from mt5console.core.strategy.risk import size_position
 from mt5console.core.strategy.tracker import TradeTracker, close_comment
@@ -89,6 +90,7 @@ class StrategyRunner:
         events: EventBus,
         guard: LimitGuard,
         trade_history: Callable[[], Sequence[float]] | None = None,
+        plan_store: PlanStore | None = None,
     ) -> None:
         self.strategy = strategy
         self.magic = magic
@@ -105,7 +107,7 @@ class StrategyRunner:
         # One gate for the strategy, not one per entry block: "at most one entry per closed bar per
         # strategy", so a bar on which a buy block and a sell block both hold opens one position.
         self._gate = EntryGate()
-        self._plans: dict[int, PartialPlan] = {}
+        self._plans = PartialBook(strategy.strategy_id, spec, plan_store, events)
         self.tag = strategy_tag(strategy.strategy_id)
         # Without an enabled filter there is nothing to check, so no context (and no data) to gather.
         self._filtered = any(
@@ -120,6 +122,10 @@ class StrategyRunner:
         longest = max((warmup_bars(o) for o in operands), default=50)
         # The stop and target read the same bars at entry (an ATR of their own period, a swing).
         return max(longest, history_bars(self.strategy.filters), bars_needed(self.strategy.exits)) + 100
+
+    def resume_partial_plans(self) -> None:
+        """After a restart or a replace: the saved partial-exit plans of this strategy's positions."""
+        self._plans.resume()
 
     def _say(self, message: str) -> None:
         self._events.info(self.strategy.strategy_id, message)
@@ -168,6 +174,8 @@ class StrategyRunner:
         # limits count it (read after the strategies before this one in the poll have acted).
         everyone = list(await self._broker.positions())
         positions = self._mine(everyone)
+        if self._plans:
+            self._plans.forget_all_but({p.ticket for p in positions})
         exit_group = self.strategy.exits.conditions
         if positions and exit_group is not None and evaluate(exit_group, values, point=point):
             self._say(f"exit condition holds: {explain(exit_group, values, point=point)}")
@@ -313,8 +321,11 @@ class StrategyRunner:
             f"({sizing.explanation}; {levels.description})"
         )
         if strategy.exits.partial.enabled and levels.risk_distance:
-            self._plans[result.position] = PartialPlan.create(
-                strategy.exits.partial, side, result.price, levels.risk_distance, result.volume, self.spec
+            self._plans.keep(
+                result.position,
+                PartialPlan.create(
+                    strategy.exits.partial, side, result.price, levels.risk_distance, result.volume, self.spec
+                ),
             )
         return position
 
@@ -353,7 +364,10 @@ class StrategyRunner:
             # The best price the bar offered the position: its high for a buy, its low (+ spread) for a sell.
             bid, ask = (high, high + spread) if position.side is Side.BUY else (low, low + spread)
             closed_all = False
-            for action in plan.on_price(bid, ask, open_volume=position.volume):
+            actions = plan.on_price(bid, ask, open_volume=position.volume)
+            if actions:
+                self._plans.keep(position.ticket, plan)  # on disk before it is done: never twice
+            for action in actions:
                 if isinstance(action, CloseVolume):
                     closed_all = await self._close(position, action.volume, "partial") or closed_all
                 elif isinstance(action, MoveStop):
@@ -380,7 +394,7 @@ class StrategyRunner:
         whole = volume is None or volume >= position.volume - 1e-9
         self._say(f"closed {'' if whole else f'{volume:g} lots of '}#{position.ticket} ({reason})")
         if whole:
-            self._plans.pop(position.ticket, None)
+            self._plans.forget([position.ticket])
         return whole
 
     async def close_all(self, reason: str) -> int:
