@@ -143,3 +143,15 @@ async def test_a_bar_on_which_both_entry_blocks_hold_opens_one_position(tmp_path
         assert [p.side for p in await rig.broker.positions()] == [Side.BUY, Side.BUY]
     finally:
         await rig.close()
+
+
+@pytest.mark.parametrize("timeframe", ["H4", "D1"])
+def test_the_formats_example_on_a_long_timeframe_is_valid_while_its_mtf_block_is_off(timeframe: str) -> None:
+    # The example's mtf block (disabled, H4 and D1) is what a platform sends with every strategy.
+    data: dict[str, Any] = copy.deepcopy(SEED_STRATEGY)
+    data["timeframe"] = timeframe
+    assert parse_strategy(data).filters.mtf.enabled is False
+    data["rules"]["mtf"]["enabled"] = True  # on, it must look above the strategy's timeframe
+    with pytest.raises(StrategyError) as caught:
+        parse_strategy(data)
+    assert f"is not higher than the strategy's timeframe {timeframe}" in str(caught.value)

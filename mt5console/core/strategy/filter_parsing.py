@@ -136,7 +136,9 @@ def _mtf_filter(section: Section, enabled: bool, timeframe: str | None) -> MtfFi
     frames = section.choices("confirmTimeframes", TIMEFRAME_NAMES, "timeframe", required=enabled)
     if frames is None:
         return None
-    if timeframe is not None:
+    # Only an enabled block must look above the strategy's timeframe: a platform sends its default
+    # block (disabled, H4 and D1) with every strategy, an H4 or D1 one too (STRATEGY_FORMAT.md's example).
+    if enabled and timeframe is not None:
         for index, frame in enumerate(frames):
             if TIMEFRAME_SECONDS[frame] <= TIMEFRAME_SECONDS[timeframe]:
                 section.reader.error(
