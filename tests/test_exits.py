@@ -208,6 +208,27 @@ def test_structure_stop_beyond_the_swing_low_and_high() -> None:
         initial_levels(rules(StructureLevel(5), None), Side.BUY, 1.08150, EURUSD, bars)
 
 
+def test_structure_stop_takes_the_nearest_swing_not_the_lowest_low() -> None:
+    # "beyond the nearest swing high/low of lookbackBars": a swing low has two higher lows each side.
+    lows = [1.0820, 1.0810, 1.0800, 1.0815, 1.0825, 1.0835, 1.0832, 1.0830, 1.0836, 1.0840, 1.0845, 1.0850]
+    highs = [low + 0.0010 for low in lows]
+    bars = bars_of(highs, lows)
+    buy = initial_levels(rules(StructureLevel(12), None), Side.BUY, 1.08550, EURUSD, bars)
+    assert buy.stop_loss == 1.08290  # the swing low 1.08300 (bar 7), not the window's lowest 1.08000
+    # Entered below that swing (the price fell through it): the one before it, 1.08000, is the stop.
+    below = initial_levels(rules(StructureLevel(12), None), Side.BUY, 1.08280, EURUSD, bars)
+    assert below.stop_loss == 1.07990
+    # No swing in a steady rise: the lowest low of the bars.
+    rising = bars_of([1.0810 + i * 0.0005 for i in range(8)], [1.0800 + i * 0.0005 for i in range(8)])
+    assert (
+        initial_levels(rules(StructureLevel(8), None), Side.BUY, 1.0850, EURUSD, rising).stop_loss == 1.0799
+    )
+    # A sell mirrors it on the highs: the nearest swing high, plus 1 pip and the 12-point spread.
+    mirrored = bars_of([2.17 - low for low in lows], [2.17 - low - 0.0010 for low in lows])
+    sell = initial_levels(rules(StructureLevel(12), None), Side.SELL, 1.08150, EURUSD, mirrored)
+    assert sell.stop_loss == 1.08722  # the swing high 1.08700 (bar 7), not the highest 1.09000
+
+
 def test_fibonacci_target_extends_the_last_swing_from_the_entry() -> None:
     count = FIBONACCI_LOOKBACK_BARS
     highs = [1.08600] * count

@@ -10,9 +10,12 @@ Choices the format leaves open, made here:
   distance is measured to the ROUNDED stop, so R multiples (targets, partial exits) use the stop the
   broker really holds.
 * ``atr``: TA-Lib's ATR(period) over the bars given, last value (bars are closed bars, oldest first).
-* ``structure`` (smart stop): beyond the lowest low (buy) / highest high (sell) of the last
-  ``lookbackBars`` bars, by a buffer of one pip; a sell's stop adds the symbol's current spread on
-  top, because bars are bid prices and a sell's stop is triggered by the ask.
+* ``structure`` (smart stop): beyond "the nearest swing high/low of ``lookbackBars``", by a buffer
+  of one pip; a sell's stop adds the symbol's current spread on top, because bars are bid prices and
+  a sell's stop is triggered by the ask. A swing low is a bar whose low is below the lows of the two
+  bars before and the two after it (a fractal, as MetaTrader's Fractals indicator draws them); the
+  nearest is the latest one in the last ``lookbackBars`` bars whose stop lies on the losing side of
+  the entry. When those bars hold none, the lowest low (highest high) of them is taken.
 * ``fibonacci`` (smart target): the trend-based extension of MetaTrader's "Fibonacci Expansion" tool,
   with the entry as its third point: target = entry + level x (H - L) for a buy, entry - level x
   (H - L) for a sell, where L and H are the lowest low and highest high of the last
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -176,24 +180,43 @@ def _structure_stop(
     buffer = pips_to_price(STRUCTURE_BUFFER_PIPS, spec)
     label = f"structure ({level.lookback_bars} bars)"
     if side is _BUY:
-        swing = float(np.min(window["low"]))
-        stop = swing - buffer
+        lows = [float(low) for low in window["low"]]
+        swing = _nearest_swing([-low for low in lows], lambda i: lows[i] - buffer < entry)
+        low = lows[swing] if swing is not None else min(lows)
+        stop = low - buffer
         if stop >= entry:
             raise ExitLevelError(
                 f"structure stop: the lowest low of the last {level.lookback_bars} bars"
-                f" ({format_price(swing, spec)}) less 1 pip is not below the buy entry"
+                f" ({format_price(low, spec)}) less 1 pip is not below the buy entry"
                 f" {format_price(entry, spec)}"
             )
         return stop, label
-    swing = float(np.max(window["high"]))
-    stop = swing + buffer + spec.spread * spec.point
+    highs = [float(high) for high in window["high"]]
+    above = buffer + spec.spread * spec.point
+    swing = _nearest_swing(highs, lambda i: highs[i] + above > entry)
+    high = highs[swing] if swing is not None else max(highs)
+    stop = high + above
     if stop <= entry:
         raise ExitLevelError(
             f"structure stop: the highest high of the last {level.lookback_bars} bars"
-            f" ({format_price(swing, spec)}) plus 1 pip and the spread is not above the sell entry"
+            f" ({format_price(high, spec)}) plus 1 pip and the spread is not above the sell entry"
             f" {format_price(entry, spec)}"
         )
     return stop, label
+
+
+SWING_SIDE_BARS: Final = 2  # bars on each side a swing must stand out from (MetaTrader's fractals)
+
+
+def _nearest_swing(peaks: list[float], usable: Callable[[int], bool]) -> int | None:
+    """The index of the latest swing high in ``peaks`` (above the two values before and the two
+    after it) for which ``usable`` holds; None when there is none. A swing low is a swing high of
+    the negated lows. Written out: a few dozen bars, once per entry, no library has it."""
+    for i in range(len(peaks) - 1 - SWING_SIDE_BARS, SWING_SIDE_BARS - 1, -1):
+        neighbours = peaks[i - SWING_SIDE_BARS : i] + peaks[i + 1 : i + 1 + SWING_SIDE_BARS]
+        if all(peaks[i] > value for value in neighbours) and usable(i):
+            return i
+    return None
 
 
 def _target(
