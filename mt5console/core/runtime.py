@@ -135,6 +135,10 @@ class Runtime:
         if not needs_pairing(settings):  # else linked once paired (issue 6)
             self._link_platform()  # before restore: positions adopted at start are reported too
         await self.engine.restore()
+        # Before the market data loop runs: a kill switch a crash cut off is finished before any trade.
+        for command_id, result in await self.bus.resume_unfinished():
+            if self.platform is not None:
+                self.platform.acknowledge(command_id, ok=result.ok, error=result.error)
         if settings.strategies is not None:
             await start_strategy_files(settings.strategies, self.bus, self.events, self.store)
         positions = await self.broker.positions()

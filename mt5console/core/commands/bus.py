@@ -3,7 +3,13 @@
 Each command is checked whole before anything happens: an unknown name, a malformed payload or a
 repeated ``commandId`` is rejected with a reason and changes nothing. A command with an id is written
 to the store (status ``received``) before it is acted on and its outcome after, so a repeated id is
-refused even across restarts.
+refused even across restarts, its rejection saying how the first one ended.
+
+A command a crash cut off (still ``received`` at the next start) is carried out again at start by
+``resume_unfinished``, before any strategy trades: a kill switch half done must not leave strategies
+trading, and the platform's retry under the same id is refused as a duplicate. Every command is safe
+to do twice (stopping the stopped, closing the closed) but a partial CLOSE_POSITION, which cannot be
+told done or not from the position: that one is rejected, saying so.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mt5console.core.broker.errors import BrokerError
 from mt5console.core.events import EventBus
-from mt5console.core.store import CommandStatus, Store
+from mt5console.core.store import CommandStatus, Store, StrategyState
 from mt5console.core.strategy.engine import EngineError, StrategyEngine
 from mt5console.core.strategy.model import StrategyError
 
@@ -102,8 +109,10 @@ def _text(parameters: Mapping[str, Any], key: str) -> str:
 
 def _ticket(parameters: Mapping[str, Any]) -> int:
     value = parameters.get("ticket")
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if value is None:
         raise CommandRejected("parameters.ticket: required (a position ticket number)")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise CommandRejected(f"parameters.ticket: {value!r} is not a ticket number (a whole number)")
     try:
         ticket = int(value)
     except ValueError:
@@ -176,11 +185,10 @@ class CommandBus:
         if command.command_id is not None:
             fresh = self._store.record_command(command.command_id, command.name, dict(command.parameters))
             if not fresh:
-                previous = self._store.get_command(command.command_id)
-                was = f" (first seen {previous.time:%Y-%m-%d %H:%M:%S} UTC)" if previous else ""
-                return self._rejected(
-                    label, command, f"duplicate commandId {command.command_id!r}{was}", record=False
-                )
+                return self._rejected(label, command, self._duplicate(command.command_id), record=False)
+        return await self._carry_out(label, command, handler)
+
+    async def _carry_out(self, label: str, command: Command, handler: Handler) -> CommandResult:
         try:
             details = await handler(command)
         except (CommandRejected, StrategyError, EngineError, BrokerError) as error:
@@ -189,6 +197,86 @@ class CommandBus:
             self._store.set_command_status(command.command_id, CommandStatus.OK)
         self._events.info("commands", f"{label} from {command.source}: ok")
         return CommandResult(ok=True, details=details)
+
+    def _duplicate(self, command_id: str) -> str:
+        """Why a repeated id is refused, with how the first one ended (the platform may keep only the
+        last acknowledgement of an id: it must not read as if the first had failed)."""
+        previous = self._store.get_command(command_id)
+        if previous is None:
+            return f"duplicate commandId {command_id!r}"
+        outcome = {
+            CommandStatus.OK: "it was carried out (ok)",
+            CommandStatus.REJECTED: f"it was rejected: {previous.error}",
+            CommandStatus.RECEIVED: "it is still being carried out",
+        }[previous.status]
+        return (
+            f"duplicate commandId {command_id!r} (first seen {previous.time:%Y-%m-%d %H:%M:%S} UTC; "
+            f"{outcome}); not carried out again"
+        )
+
+    def _stopped_already(self, parameters: Mapping[str, Any]) -> bool:
+        strategy_id = parameters.get("strategyId")
+        if not isinstance(strategy_id, str) or strategy_id in self._engine.runners:
+            return False
+        record = self._store.get_strategy(strategy_id)
+        return record is not None and record.state is StrategyState.STOPPED
+
+    async def _finish_stop(self, command: Command) -> dict[str, Any]:
+        """A STOP_STRATEGY cut off after the strategy was stopped: close its positions if asked."""
+        _only(command.parameters, {"strategyId", "closePositions"})
+        strategy_id = _text(command.parameters, "strategyId")
+        closed = 0
+        if _flag(command.parameters, "closePositions"):
+            closed = await self._engine.close_positions_of(strategy_id, by=command.source)
+        return {"strategyId": strategy_id, "closedPositions": closed}
+
+    def _finish_stop_all(self, received: datetime) -> Handler:
+        """A STOP_ALL cut off: stop what runs again, and close the positions also of the strategies
+        it had stopped before the crash (stopped since it was received), when it was asked to."""
+
+        async def finish(command: Command) -> dict[str, Any]:
+            running = set(self._engine.runners)  # these the stop closes itself
+            details = await self._stop_all(command)
+            if _flag(command.parameters, "closePositions"):
+                for record in self._store.list_strategies(StrategyState.STOPPED):
+                    if record.updated_at >= received and record.id not in running:
+                        details["closedPositions"] += await self._engine.close_positions_of(
+                            record.id, by=command.source
+                        )
+            return details
+
+        return finish
+
+    async def resume_unfinished(self) -> list[tuple[str, CommandResult]]:
+        """Settle the commands the last run was cut off in (see the module's docstring); returns each
+        id with its outcome, to acknowledge. Call at start, before the market data loop runs."""
+        settled: list[tuple[str, CommandResult]] = []
+        for record in self._store.unfinished_commands():
+            command = Command(record.name, record.payload, "a restart", record.id)
+            label = f"{command.name} [{record.id}]"
+            self._events.warning(
+                "commands",
+                f"{label}, received {record.time:%Y-%m-%d %H:%M:%S} UTC, was cut off by the last stop "
+                "before it finished: carrying it out now",
+            )
+            handler = self._handlers.get(command.name)
+            if handler is None:
+                result = self._rejected(label, command, f"unknown command {command.name!r}")
+            elif command.name == "STOP_STRATEGY" and self._stopped_already(record.payload):
+                result = await self._carry_out(label, command, self._finish_stop)
+            elif command.name == "STOP_ALL":
+                result = await self._carry_out(label, command, self._finish_stop_all(record.time))
+            elif command.name == "CLOSE_POSITION" and record.payload.get("volume") is not None:
+                result = self._rejected(
+                    label,
+                    command,
+                    "cut off by a restart: whether part of the position was closed cannot be told; "
+                    "check the position and send it again under a new commandId",
+                )
+            else:
+                result = await self._carry_out(label, command, handler)
+            settled.append((record.id, result))
+        return settled
 
     def _rejected(self, label: str, command: Command, reason: str, *, record: bool = True) -> CommandResult:
         if record and command.command_id is not None:

@@ -56,6 +56,16 @@ class JobStore(StoreBase):
         with self._read() as session:
             return session.get(CommandRecord, command_id)
 
+    def unfinished_commands(self) -> list[CommandRecord]:
+        """Commands received but never settled (ok or rejected): at start, those a crash cut off."""
+        statement = (
+            select(CommandRecord)
+            .where(CommandRecord.status == CommandStatus.RECEIVED)
+            .order_by(col(CommandRecord.time), col(CommandRecord.id))
+        )
+        with self._read() as session:
+            return list(session.exec(statement))
+
     def job_received(
         self, job_id: str, job_type: str, input_data: Mapping[str, Any], when: datetime | None = None
     ) -> JobRecord | None:

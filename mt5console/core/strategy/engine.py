@@ -22,7 +22,7 @@ from mt5console.core.limits import LimitGuard
 from mt5console.core.market import MarketData
 from mt5console.core.settings import Limits
 from mt5console.core.store import Store, StrategyState
-from mt5console.core.strategy.executor import StrategyRunner
+from mt5console.core.strategy.executor import StrategyRunner, strategy_tag
 from mt5console.core.strategy.filters import unsupported_enabled_filters
 from mt5console.core.strategy.indicators import IndicatorCache
 from mt5console.core.strategy.model import FieldError, Strategy, StrategyError, parse_strategy
@@ -214,6 +214,26 @@ class StrategyEngine:
             except StrategyError as error:
                 self._store.set_strategy_state(record.id, StrategyState.ERROR, f"could not restore: {error}")
                 self._events.error(record.id, f"could not restore after restart: {error}")
+
+    async def close_positions_of(self, strategy_id: str, *, by: str) -> int:
+        """Close the open positions of a strategy that does not run (its magic number's, on its
+        symbol): what a stop with closePositions left undone when a crash cut it off."""
+        record = self._store.get_strategy(strategy_id)
+        if record is None:
+            raise EngineError(f"no strategy {strategy_id!r} in the store")
+        closed = 0
+        for position in await self._broker.positions(symbol=record.symbol):
+            if position.magic != record.magic:
+                continue
+            try:
+                await self._broker.close_position(
+                    position.ticket, comment=close_comment(strategy_tag(strategy_id), "stop")
+                )
+                closed += 1
+            except BrokerError as error:
+                self._events.error(strategy_id, f"could not close #{position.ticket}: {error}")
+        self._events.info(strategy_id, f"closed {closed} position(s) of the stopped strategy ({by})")
+        return closed
 
     async def close_position(self, ticket: int, *, volume: float | None = None, by: str) -> None:
         positions = await self._broker.positions(ticket=ticket)
