@@ -109,7 +109,7 @@ async def test_trade_job_opens_a_position_and_reports_it(rig: JobsRig) -> None:
     outcome = await rig.executor.execute("job-trade-0001", "trade", {**BUY, "comment": "web"})
     assert outcome.status == "completed" and outcome.error_message is None
     comment = order_comment("job-trade-0001", "web")
-    assert comment == "web job:job-trade-00"
+    assert comment.startswith("web job:j~") and len(comment) == len("web job:") + 12
     [deal] = rig.deals_with(comment)
     assert outcome.output_data == {
         "fill_price": deal.price,
@@ -127,6 +127,30 @@ async def test_trade_job_opens_a_position_and_reports_it(rig: JobsRig) -> None:
         f"/agents/{AGENT}/jobs/job-trade-0001/result",
     )
     assert queued.body == {"status": "completed", "output_data": outcome.output_data, "error_message": None}
+
+
+def test_ids_alike_in_their_first_characters_never_share_an_order_comment() -> None:
+    # Ids cut to fit MT5's 31 characters used to collide: a resumed job took another job's deal.
+    ids = [f"platform-job-2026-11-22-{n:04d}" for n in range(400)]
+    for comment in (None, "web order"):
+        comments = {order_comment(job_id, comment) for job_id in ids}
+        assert len(comments) == len(ids)
+        assert all(len(text) <= 31 for text in comments)
+    assert order_comment("k007") == "job:k007"  # a short id is kept whole, readable
+    assert order_comment("platform-job-2026-11-22-0001") == order_comment("platform-job-2026-11-22-0001")
+
+
+async def test_a_resumed_job_never_takes_the_deal_of_a_job_alike_in_its_first_characters(
+    rig: JobsRig,
+) -> None:
+    first = await rig.executor.execute("platform-job-2026-11-22-0000", "trade", BUY)
+    assert first.status == "completed"
+    rig.store.job_received("platform-job-2026-11-22-0155", "trade", BUY)
+    rig.store.job_started("platform-job-2026-11-22-0155")  # cut off before its order was sent
+    resumed = await rig.executor.execute("platform-job-2026-11-22-0155", "trade", BUY)
+    assert resumed.status == "completed"
+    assert resumed.output_data["ticket"] != first.output_data["ticket"]  # its own order, sent now
+    assert len(await rig.broker.positions()) == 2
 
 
 async def test_trade_with_stops_and_a_sell(rig: JobsRig) -> None:

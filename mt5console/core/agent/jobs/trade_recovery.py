@@ -5,13 +5,17 @@ console dies after ``order_send`` reached the terminal but before the result was
 handed out again; the history is then searched for that comment before anything is sent, and a deal
 found there is the job's result: no second order.
 
-The comment is ``job:<first 24 characters of the id>``, or, when the job brings its own comment,
-``<its comment> job:<first 12 characters>`` within MT5's 31 characters. It is a pure function of
-the job's id and input, so the console that resumes the job computes the same comment.
+The comment is ``job:<the id>``, or, when the job brings its own comment, ``<its comment> job:<the
+id>``, within MT5's 31 characters. An id too long for the room left (24 characters, 12 after a
+comment) is cut and ends in ``~`` and ten hex digits of its hash, so two ids alike in their first
+characters (``platform-job-2026-11-22-0001`` and ``-0002``) never share a comment: one job must never
+take another's deal for its own. It is a pure function of the job's id and input, so the console
+that resumes the job computes the same comment.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -28,11 +32,22 @@ ID_CHARACTERS_WITH_COMMENT: Final = 12
 SEARCH_MARGIN: Final = timedelta(days=2)
 
 
+HASH_CHARACTERS: Final = 10  # hex digits of the id's hash: 40 bits, for ids cut to fit
+
+
+def job_tag(job_id: str, width: int) -> str:
+    """``job_id`` itself when it fits in ``width`` characters, else its start, ``~`` and its hash."""
+    if len(job_id) <= width:
+        return job_id
+    digest = hashlib.blake2b(job_id.encode("utf-8"), digest_size=HASH_CHARACTERS // 2).hexdigest()
+    return f"{job_id[: width - HASH_CHARACTERS - 1]}~{digest}"
+
+
 def order_comment(job_id: str, comment: str | None = None) -> str:
     """The comment a job's order carries (see the module docstring)."""
     if not comment:
-        return f"{JOB_TAG}{job_id[:ID_CHARACTERS]}"[:COMMENT_LENGTH]
-    tag = f"{JOB_TAG}{job_id[:ID_CHARACTERS_WITH_COMMENT]}"
+        return f"{JOB_TAG}{job_tag(job_id, ID_CHARACTERS)}"
+    tag = f"{JOB_TAG}{job_tag(job_id, ID_CHARACTERS_WITH_COMMENT)}"
     room = COMMENT_LENGTH - len(tag) - 1
     return f"{comment[:room].rstrip()} {tag}"
 
