@@ -73,6 +73,7 @@ async def make_rig(
         compiler=Compiler(metaeditor_path=str(write_standin_metaeditor(tmp_path)), timeout=30),
         ea_control=EAControl(answer_timeout=5, poll_interval=0.02),
         events=events,
+        strategy_of_magic=lambda magic: getattr(store.strategy_by_magic(magic), "id", None),
     )
     assert broker.terminal is not None
     folders = TerminalFolders.of(broker.terminal)
@@ -151,6 +152,17 @@ async def test_a_resumed_job_never_takes_the_deal_of_a_job_alike_in_its_first_ch
     assert resumed.status == "completed"
     assert resumed.output_data["ticket"] != first.output_data["ticket"]  # its own order, sent now
     assert len(await rig.broker.positions()) == 2
+
+
+async def test_a_trade_job_may_not_borrow_a_strategys_magic_number(rig: JobsRig) -> None:
+    record = rig.store.save_strategy(
+        "scalper", name="Scalper", symbol="EURUSD", timeframe="M1", definition={"strategyId": "scalper"}
+    )
+    outcome = await rig.executor.execute("job-borrow", "trade", {**BUY, "magic": record.magic})
+    assert outcome.status == "failed"
+    assert outcome.error_message is not None
+    assert f"magic {record.magic} is the console strategy 'scalper''s" in outcome.error_message
+    assert await rig.broker.positions() == ()
 
 
 async def test_trade_with_stops_and_a_sell(rig: JobsRig) -> None:

@@ -9,6 +9,7 @@ terminal's history before sending anything (trade_recovery.py); the other jobs a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,13 @@ class JobHandlers:
         ea_control: EAControl | None = None,
         events: EventBus | None = None,
         wine_prefix: Path | None = None,
+        strategy_of_magic: Callable[[int], str | None] | None = None,
     ) -> None:
         self._broker = broker
         self._guard = guard
+        # A trade under a strategy's magic number would be counted against its maxPositions, closed
+        # by its exits and reported as its trade: a job may not borrow one.
+        self._strategy_of_magic = strategy_of_magic
         self.compiler = compiler or Compiler()
         self.ea_control = ea_control or EAControl()
         self._events = events or EventBus()
@@ -167,6 +172,12 @@ class JobHandlers:
         self, job_id: str, job: TradeJob, *, received_at: datetime, resumed: bool
     ) -> dict[str, Any]:
         comment = order_comment(job_id, job.comment)
+        owner = self._strategy_of_magic(job.magic) if job.magic and self._strategy_of_magic else None
+        if owner is not None:
+            raise JobFailure(
+                f"magic {job.magic} is the console strategy {owner!r}'s: a job may not trade under a "
+                "strategy's magic number (its positions would count and be managed as the strategy's)"
+            )
         spec = await self._spec(job.symbol)
         tick = await self._broker.tick(job.symbol)
         if resumed:
@@ -268,6 +279,7 @@ def build_handlers(
     *,
     events: EventBus,
     fetch_artifact: FetchArtifact | None = None,
+    strategy_of_magic: Callable[[int], str | None] | None = None,
 ) -> JobHandlers:
     """The handlers as the runtime wires them: the engine's limits, MetaEditor and controller settings."""
     compiler = Compiler(
@@ -282,4 +294,5 @@ def build_handlers(
         compiler=compiler,
         ea_control=EAControl(answer_timeout=settings.ea_answer_timeout),
         events=events,
+        strategy_of_magic=strategy_of_magic,
     )
