@@ -305,3 +305,19 @@ def test_close_comments_keep_their_reason_within_mt5s_31_characters() -> None:
         comment = close_comment(long_tag, reason)
         assert len(comment) <= 31 and comment.endswith(f":{reason}")
     assert close_comment("mt5c:keyboard", "close") == "mt5c:keyboard:close"
+
+
+async def test_a_platform_jobs_position_found_at_start_is_said_to_be_the_jobs(tmp_path: Path) -> None:
+    from mt5console.core.agent.jobs.trade_recovery import order_comment
+    from mt5console.core.broker.models import Side
+
+    rig = await make_rig(tmp_path)
+    try:
+        job = await rig.broker.open_market("EURUSD", Side.BUY, 0.01, magic=0, comment=order_comment("j-77"))
+        hand = await rig.broker.open_market("EURUSD", Side.SELL, 0.01, magic=0, comment="")
+        await rig.engine.restore()
+        assert f"found open position #{job.position} buy 0.01 EURUSD" in rig.text()
+        assert f"#{job.position} buy 0.01 EURUSD at {job.price}: a platform job's trade" in rig.text()
+        assert f"at {hand.price}: no strategy of this console (manual or other EA)" in rig.text()
+    finally:
+        await rig.close()

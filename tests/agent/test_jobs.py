@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from mt5console.core.agent.terminal_files import TerminalFolders
 from mt5console.core.broker.models import Side
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.sim import SimTerminal
-from mt5console.core.events import EventBus
+from mt5console.core.events import EventBus, LogLine
 from mt5console.core.limits import LimitGuard
 from mt5console.core.settings import Limits
 from mt5console.core.store import JobState, OutboxRecord, Store
@@ -45,6 +45,7 @@ class JobsRig:
     handlers: JobHandlers
     executor: JobExecutor
     folders: TerminalFolders
+    said: list[str] = field(default_factory=list)  # the log lines, as the console shows them
 
     def outbox(self) -> list[OutboxRecord]:
         return self.store.outbox_due(FAR_FUTURE, limit=1000)
@@ -77,9 +78,11 @@ async def make_rig(
     )
     assert broker.terminal is not None
     folders = TerminalFolders.of(broker.terminal)
-    return JobsRig(
+    rig = JobsRig(
         terminal, broker, store, handlers, JobExecutor(store, handlers, AGENT, events=events), folders
     )
+    events.subscribe(lambda e: rig.said.append(e.message) if isinstance(e, LogLine) else None)
+    return rig
 
 
 @pytest.fixture
@@ -128,6 +131,10 @@ async def test_trade_job_opens_a_position_and_reports_it(rig: JobsRig) -> None:
         f"/agents/{AGENT}/jobs/job-trade-0001/result",
     )
     assert queued.body == {"status": "completed", "output_data": outcome.output_data, "error_message": None}
+    assert rig.said[-1] == (
+        f"job job-trade-0001 completed (fill_price {deal.price}, order_id {deal.order}, "
+        f"ticket {deal.position_id})"
+    )
 
 
 def test_ids_alike_in_their_first_characters_never_share_an_order_comment() -> None:

@@ -194,9 +194,7 @@ class TradeTracker:
     def _adopt(self, position: Position) -> None:
         strategy_id = self._strategy_of_magic(position.magic) if position.magic else None
         trade = self._record_position(position, strategy_id)
-        owner = (
-            f"strategy {strategy_id}" if strategy_id else "no strategy of this console (manual or other EA)"
-        )
+        owner = f"strategy {strategy_id}" if strategy_id else _foreign_owner(position.comment)
         self._events.info(
             "trades",
             f"found open position #{position.ticket} {position.side.value} {position.volume:g} "
@@ -303,3 +301,10 @@ class TradeTracker:
         self._events.publish(
             PositionClosed(ticket=ticket, symbol=symbol, profit=total, reason=reason, strategy_id=strategy_id)
         )
+
+
+def _foreign_owner(comment: str) -> str:
+    """Whose a position the console's strategies did not open is, as far as its comment tells."""
+    if comment.startswith("job:") or " job:" in comment:  # trade_recovery.order_comment's tag
+        return "a platform job's trade"
+    return "no strategy of this console (manual or other EA)"

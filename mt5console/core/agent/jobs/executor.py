@@ -169,7 +169,7 @@ class JobExecutor:
             return outcome
         self.jobs_processed += 1
         if outcome.status == "completed":
-            self._events.info(SOURCE, f"job {outcome.job_id} completed")
+            self._events.info(SOURCE, f"job {outcome.job_id} completed{_what_came_out(outcome.output_data)}")
         else:
             self._events.warning(SOURCE, f"job {outcome.job_id} failed: {outcome.error_message}")
         return self._report(outcome)
@@ -185,3 +185,16 @@ class JobExecutor:
         except StoreError as error:
             self._events.error(SOURCE, f"job {outcome.job_id}: its result could not be queued: {error}")
         return outcome
+
+
+def _what_came_out(output: Mapping[str, Any]) -> str:
+    """A job's result in a few words for its log line: its plain values, and how many of a list."""
+    parts: list[str] = []
+    for key, value in output.items():
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float | str) and len(str(value)) <= 40:
+            parts.append(f"{key} {value}")
+        elif isinstance(value, list):
+            parts.append(f"{key}: {len(value)}")
+    return f" ({', '.join(parts[:6])})" if parts else ""
