@@ -7,8 +7,8 @@ import signal
 import sys
 from typing import TextIO
 
-from mt5console.core.events import Event, Level, LogLine, TickUpdated
-from mt5console.core.logsink import format_line
+from mt5console.core.events import Event
+from mt5console.core.logsink import FrontEndLines, format_line
 from mt5console.core.runtime import Runtime, StartupError
 from mt5console.core.settings import Settings
 
@@ -16,31 +16,19 @@ STOP_TIMEOUT = 1.5  # seconds; INTERFACE.md promises a stop within 2 s of Ctrl-C
 
 
 class LinePrinter:
-    """Prints the core's log lines (the core logs every open, close and refusal); ticks only when verbose."""
+    """Prints the core's log lines (the core logs every open, close and refusal); with verbose, DEBUG
+    lines and a prices line a minute (``FrontEndLines``, as the console's log pane)."""
 
     def __init__(self, stream: TextIO, *, verbose: bool) -> None:
         self._stream = stream
-        self._verbose = verbose
+        self._lines = FrontEndLines(verbose=verbose)
 
     def __call__(self, event: Event) -> None:
-        line = self._to_line(event)
+        line = self._lines.line(event)
         if line is None:
             return
         self._stream.write(format_line(line) + "\n")
         self._stream.flush()
-
-    def _to_line(self, event: Event) -> LogLine | None:
-        if isinstance(event, LogLine):
-            return event if (event.level is not Level.DEBUG or self._verbose) else None
-        if isinstance(event, TickUpdated) and self._verbose:
-            tick = event.tick
-            return LogLine(
-                level=Level.DEBUG,
-                source="tick",
-                message=f"{tick.symbol} {tick.bid}/{tick.ask}",
-                time=event.time,
-            )
-        return None
 
 
 async def run(settings: Settings, stream: TextIO = sys.stdout) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +70,33 @@ async def test_secrets_are_masked_in_every_line(tmp_path: Path) -> None:
         assert "login failed with password *** and key ***" in text
 
 
-def test_ticks_are_printed_only_when_verbose() -> None:
+def test_prices_are_printed_only_when_verbose_and_once_a_minute() -> None:
     from mt5console.core.broker.models import Tick
     from mt5console.core.events import TickUpdated
 
-    tick = TickUpdated(tick=Tick("EURUSD", Clock()(), 1.1, 1.1001, 0.0, 0))
-    for verbose, expected in ((False, ""), (True, "EURUSD 1.1/1.1001")):
+    start = Clock()()
+
+    def tick(symbol: str, second: int) -> TickUpdated:
+        when = start + timedelta(seconds=second)
+        bid = round(1.1 + second / 10_000, 5)
+        return TickUpdated(tick=Tick(symbol, when, bid, round(bid + 0.0001, 5), 0.0, 0), time=when)
+
+    # Two symbols quoting every second for three minutes: 360 ticks, not 360 lines.
+    ticks = [tick(symbol, second) for second in range(180) for symbol in ("GBPUSD", "EURUSD")]
+    for verbose in (False, True):
         stream = io.StringIO()
         bus = EventBus()
         bus.subscribe(LinePrinter(stream, verbose=verbose))
-        bus.publish(tick)
+        for event in ticks:
+            bus.publish(event)
         bus.info("runtime", "hello")
-        assert (expected in stream.getvalue()) if expected else ("EURUSD" not in stream.getvalue())
-        assert "hello" in stream.getvalue()
+        lines = stream.getvalue().splitlines()
+        assert lines[-1].endswith("hello")
+        prices = [line for line in lines if " prices " in line]
+        if not verbose:
+            assert prices == [] and len(lines) == 1
+            continue
+        # The first once the first poll's symbols are in, then one a minute, each with the last quotes.
+        assert len(prices) == 3
+        assert prices[0].endswith("prices    GBPUSD 1.1001/1.1002  EURUSD 1.1/1.1001")
+        assert prices[1].endswith("prices    GBPUSD 1.1061/1.1062  EURUSD 1.106/1.1061")

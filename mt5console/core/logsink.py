@@ -7,17 +7,55 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from mt5console.core.events import Event, Level, LogLine
+from mt5console.core.events import Event, Level, LogLine, TickUpdated
 from mt5console.core.store import Store
 
 LOG_FILE = "mt5console.log"
+PRICES_EVERY = timedelta(minutes=1)
+# The first prices line waits this long after the first tick, so that the first poll's symbols are in it.
+FIRST_PRICES_AFTER = timedelta(seconds=1)
 
 
 def format_line(line: LogLine) -> str:
     stamp = line.time.strftime("%Y-%m-%d %H:%M:%S")
     return f"{stamp}Z {line.level.value:<7} {line.source:<9} {line.message}"
+
+
+class FrontEndLines:
+    """The lines a front end (the log pane, headless stdout) shows for the runtime's events.
+
+    Every LogLine at INFO and above. With ``verbose``: DEBUG lines too, and the last quote of every
+    symbol in one ``prices`` line a minute. A line per tick (six a second on six symbols) buried the
+    per-bar lines that verbose is for; the screen shows live prices in its panes anyway.
+    """
+
+    def __init__(self, *, verbose: bool, prices_every: timedelta = PRICES_EVERY) -> None:
+        self._verbose = verbose
+        self._prices_every = prices_every
+        self._quotes: dict[str, str] = {}
+        self._prices_due: datetime | None = None
+
+    def line(self, event: Event) -> LogLine | None:
+        if isinstance(event, LogLine):
+            return event if (event.level is not Level.DEBUG or self._verbose) else None
+        if isinstance(event, TickUpdated) and self._verbose:
+            return self._prices(event)
+        return None
+
+    def _prices(self, event: TickUpdated) -> LogLine | None:
+        tick = event.tick
+        self._quotes[tick.symbol] = f"{tick.bid}/{tick.ask}"
+        if self._prices_due is None:
+            self._prices_due = event.time + FIRST_PRICES_AFTER
+            return None
+        if event.time < self._prices_due:
+            return None
+        self._prices_due = event.time + self._prices_every
+        quotes = "  ".join(f"{symbol} {quote}" for symbol, quote in self._quotes.items())
+        return LogLine(level=Level.DEBUG, source="prices", message=quotes, time=event.time)
 
 
 class LogSink:

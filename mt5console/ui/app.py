@@ -249,7 +249,10 @@ class ConsoleApp(App[None]):
                 yield SystemCommand(
                     f"{label} ({shown})", text[0].upper() + text[1:], getattr(screen, f"action_{action}")
                 )
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            # Textual's own "Quit" says "as soon as possible", yet it asks as q does: "Quit (q)" is it.
+            if not (screen is self.main and command.title == "Quit"):
+                yield command
 
     # ----------------------------------------------------------------- themes
 
@@ -270,14 +273,18 @@ class ConsoleApp(App[None]):
         self.request_quit()
 
     def request_quit(self) -> None:
-        running = self.model.running_count
+        running = self.model.running_count  # paused ones too: they still manage their positions
         positions = len(self.model.positions)
         if not running and not positions:
             self.run_worker(self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False)
             return
         parts = []
         if running:
-            parts.append(f"{running} strateg{'y runs' if running == 1 else 'ies run'}")
+            paused = sum(1 for runner in self._runners().values() if runner.paused and not runner.stopped)
+            parts.append(
+                f"{running} strateg{'y is' if running == 1 else 'ies are'} active"
+                + (f" ({paused} paused)" if paused else "")
+            )
         if positions:
             parts.append(f"{positions} position(s) are open")
 
@@ -290,7 +297,7 @@ class ConsoleApp(App[None]):
         self.push_screen(
             ConfirmScreen(
                 "Quit the console?",
-                " and ".join(parts) + ". Running strategies start again with the console; "
+                " and ".join(parts) + ". Active strategies start again with the console; "
                 "open positions stay open in the terminal (their stops and targets still hold).",
                 yes="Quit",
                 no="Stay",

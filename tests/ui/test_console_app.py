@@ -133,7 +133,9 @@ async def test_the_log_pane_shows_what_headless_prints(
     shown = rig.app.main.log_pane.shown()
     assert lines == shown
     assert any("tight_spread" in line and "entry blocked" in line for line in shown)
-    assert any(" tick " in line for line in shown) is verbose
+    # verbose: a "prices" line a minute (FrontEndLines), no longer one line per tick
+    assert any(" prices " in line for line in shown) is verbose
+    assert not any(" tick " in line for line in shown)
 
 
 async def test_every_key_is_in_the_command_palette_and_works_from_there(

@@ -45,7 +45,9 @@ class AccountPane(Static):
         self.redraw()
 
     def on_resize(self, _: Resize) -> None:
-        self.redraw()
+        # Redrawn after the layout that resized us: a new row count asked for from inside that
+        # layout is lost, and the old height would cut the last row (Currency, Leverage) off.
+        self.call_after_refresh(self.redraw)
 
     def pairs(self) -> list[tuple[str, Text]]:
         account = self.account

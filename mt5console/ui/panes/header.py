@@ -3,6 +3,9 @@
 ``mt5console │ SIMULATED │ #5001 MetaQuotes-Demo │ ● connected   platform ok │ pusher subscribed │
 13:00:05 UTC``. SIMULATED is drawn in the theme's warning colour so that nobody mistakes the simulator
 for a real account; the platform, Pusher and agent links appear once they report (when configured).
+
+When the line does not fit (80 columns, a paired console), the less needed parts give way first, in
+``SHED`` order, so that SIMULATED / REAL, the terminal's state and the links' states stay in sight.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from datetime import datetime
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import Static
 
 from mt5console.ui.formatting import DEFAULT_PALETTE, Palette
 from mt5console.ui.model import ConsoleModel
 
 SEPARATOR = " │ "
+# What a narrow header leaves out, one more at each step: the links' details, the app's name, the
+# account's server, the terminal's detail, the clock, the account's number. SIMULATED / REAL and the
+# terminal's state are never left out; if even then the line is too long, the links are cut short.
+SHED = ("link details", "name", "server", "terminal detail", "clock", "login")
 
 
 GOOD_LINKS = frozenset({"connected", "subscribed", "ok", "online"})
@@ -62,32 +70,52 @@ class StatusLine(Static):
         self.palette = palette
         self.redraw()
 
+    def on_resize(self, _: Resize) -> None:
+        self.redraw()
+
     def redraw(self) -> None:
-        # The clock keeps its place on the right; when the line is too long the left part gives way.
+        # The clock keeps its place on the right; what still does not fit is cut at the left part's end.
+        left, right = self.fitted(self.content_region.width)
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(no_wrap=True, justify="right")
-        grid.add_row(self.line(), self.right())
+        grid.add_row(left, right)
         self.update(grid, layout=False)  # one line whatever it says: no need to lay the screen out again
 
-    def right(self) -> Text:
+    def fitted(self, width: int) -> tuple[Text, Text]:
+        """The left and right parts, with as few parts left out (``SHED``) as ``width`` allows."""
+        left, right = self.line(), self.right()
+        for shed in range(1, len(SHED) + 1):
+            if width <= 0 or left.cell_len + 1 + right.cell_len <= width:
+                break
+            left, right = self.line(set(SHED[:shed])), self.right(set(SHED[:shed]))
+        if width > 0 and left.cell_len + 1 + right.cell_len > width:
+            # The terminal (where the money is) before the platform's links: those are cut.
+            right.truncate(max(0, width - left.cell_len - 1), overflow="ellipsis")
+        return left, right
+
+    def right(self, shed: set[str] | frozenset[str] = frozenset()) -> Text:
         """The platform, Pusher and agent links (when configured), then the clock."""
         text = Text(no_wrap=True)
         for name, link in self._model.links.items():
             style = link_style(link.state, self.palette)
             text.append(f"{name} ")
             text.append(link.state, style=style)
-            if link.detail:
+            if link.detail and "link details" not in shed:
                 text.append(f" ({link.detail})", style=self.palette.muted)
             text.append(SEPARATOR)
-        text.append(self._clock().strftime("%H:%M:%S UTC"))
+        if "clock" in shed:
+            text.right_crop(len(SEPARATOR))
+        else:
+            text.append(self._clock().strftime("%H:%M:%S UTC"))
         return text
 
-    def line(self) -> Text:
+    def line(self, shed: set[str] | frozenset[str] = frozenset()) -> Text:
         palette = self.palette
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("mt5console", style=Style(bold=True))
-        text.append(SEPARATOR)
+        if "name" not in shed:
+            text.append("mt5console", style=Style(bold=True))
+            text.append(SEPARATOR)
         if self._simulated:
             text.append(" SIMULATED ", style=Style(bold=True, reverse=True) + palette.warning)
         else:
@@ -95,7 +123,11 @@ class StatusLine(Static):
         account = self._model.account
         if account is not None:
             kind = "" if self._simulated else (" demo" if account.demo else " REAL")
-            text.append(SEPARATOR + f"#{account.login} {account.server}{kind}")
+            if "login" in shed:
+                text.append(kind, style=Style(bold=True))
+            else:
+                server = "" if "server" in shed else f" {account.server}"
+                text.append(SEPARATOR + f"#{account.login}{server}{kind}")
         text.append(SEPARATOR)
         state = self._model.terminal
         style = {
@@ -107,6 +139,6 @@ class StatusLine(Static):
         }.get(state, Style())
         text.append("● ", style=style)
         text.append(state, style=style + Style(bold=state != "connected"))
-        if self._model.terminal_detail:
+        if self._model.terminal_detail and "terminal detail" not in shed:
             text.append(f" ({self._model.terminal_detail})", style=palette.muted)
         return text

@@ -2,7 +2,8 @@
 
 The lines are kept here as well as in the RichLog so that a filter can be applied to what was
 already shown: ``/`` opens the filter, typing narrows the lines (case-insensitive, every word must
-appear), Enter keeps the filter, Escape clears it.
+appear), Enter keeps the filter, Escape clears it: in the filter line, and on the main screen
+once Enter kept it (``clear_filter``), wherever the focus went since.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ class LogPane(Vertical):
         self._wide = False
         self._pending: list[LogLine] = []
         self.view = LogView(max_lines=max_lines, wrap=True, markup=False, highlight=False, id="log")
+        # Compact: focused, a normal Input draws a tall border, which on one line hides the text.
         self.filter_input = LogFilter(
-            placeholder="filter the log: words to find; Esc clears", id="log-filter"
+            placeholder="filter the log: words to find; Esc clears", id="log-filter", compact=True
         )
         self.filter_input.cursor_blink = False  # calm, and deterministic in snapshots
 
@@ -133,6 +135,8 @@ class LogPane(Vertical):
             text = self.text_of(line)
             if not self.query_text or matches(text, self.query_text):
                 self._write(text, line.level)
+        if pending and self.query_text:
+            self._title()  # "n of m" counts the new lines too (a pass over the kept lines: filtering only)
 
     def shown(self) -> list[str]:
         """The lines the filter lets through, as they are written."""
@@ -157,6 +161,18 @@ class LogPane(Vertical):
     def open_filter(self) -> None:
         self.add_class("-filtering")
         self.filter_input.focus()
+
+    @property
+    def filtering(self) -> bool:
+        """A filter is kept or being typed (the filter line shows)."""
+        return self.has_class("-filtering")
+
+    def clear_filter(self) -> None:
+        """Show the whole log again and hide the filter line; the focus stays where it is."""
+        self.filter_input.value = ""
+        self.query_text = ""
+        self.remove_class("-filtering")
+        self.rewrite()
 
     @on(Input.Changed, "#log-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

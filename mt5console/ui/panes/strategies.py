@@ -29,6 +29,7 @@ COLUMNS = (
     Column("blocked_age", "Ago", right=True),
     Column("name", "Name"),
 )
+STATES = ("running", "paused", "error", "stopped")  # as the title counts them
 NAME_WIDTH = 22
 SIGNAL_WIDTH = 34
 BLOCKED_WIDTH = 40
@@ -102,10 +103,11 @@ class StrategiesPane(Vertical):
         for gone in set(self._built) - set(self.views):
             del self._built[gone]
         self.table.sync({view.strategy_id: self._cells(view, now) for view in views})
-        running = sum(1 for view in views if view.state == "running")
-        paused = sum(1 for view in views if view.state == "paused")
-        # In the title: the panes draw only their top border, so a subtitle would not be seen.
-        set_title(self, f"Strategies · {running} running" + (f", {paused} paused" if paused else ""))
+        # In the title: the panes draw only their top border, so a subtitle would not be seen. A strategy
+        # in error is counted there too, so that it is seen even when its row is scrolled away.
+        counts = {state: sum(1 for view in views if view.state == state) for state in STATES}
+        others = [f"{counts[state]} {state}" for state in STATES[1:] if counts[state]]
+        set_title(self, ", ".join([f"Strategies · {counts['running']} running", *others]))
 
     def selected(self) -> StrategyView | None:
         key = self.table.selected_key()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -41,6 +42,12 @@ DIALOG_CSS = """
 """
 
 
+def key_label(text: str, key: str) -> Content:
+    """A button's label naming its key, as plain text: a ``str`` label is read as markup, where
+    ``[y]`` is a style tag and vanishes, leaving the user to guess which key answers."""
+    return Content(f"{text} [{key}]")
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Yes / no. ``y`` or Enter on Yes confirms; ``n`` or Escape declines."""
 
@@ -62,8 +69,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Label(self._question, classes="title")
             yield Static(self._detail, classes="body")
             with Horizontal():
-                yield Button(f"{self._yes} [y]", variant="error", id="yes")
-                yield Button(f"{self._no} [n]", variant="primary", id="no")
+                yield Button(key_label(self._yes, "y"), variant="error", id="yes")
+                yield Button(key_label(self._no, "n"), variant="primary", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # the safe answer is the default
@@ -88,10 +95,13 @@ class KillSwitchScreen(ModalScreen[bool | None]):
         Binding("escape", "answer('cancel')", "Cancel"),
     ]
 
-    def __init__(self, running: int, positions: int) -> None:
+    def __init__(self, running: int, positions: int, *, theirs: int) -> None:
+        """``theirs``: how many of the open ``positions`` the running strategies own (what "close"
+        closes)."""
         super().__init__()
         self._strategy_count = running
         self._position_count = positions
+        self._their_count = theirs
 
     def compose(self) -> ComposeResult:
         strategies = f"{self._strategy_count} strateg{'y' if self._strategy_count == 1 else 'ies'}"
@@ -99,14 +109,14 @@ class KillSwitchScreen(ModalScreen[bool | None]):
             yield Label("KILL SWITCH: stop all strategies", classes="title")
             yield Static(
                 f"{strategies} will stop at once and open no new position.\n"
-                f"Close their open positions too? ({self._position_count} position(s) open in the terminal; "
-                "only the strategies' own are closed.)",
+                f"Close their open positions too? ({self._their_count} of the {self._position_count} "
+                "position(s) open in the terminal are theirs; the others stay open either way.)",
                 classes="body",
             )
             with Horizontal():
-                yield Button("Stop, keep positions [k]", variant="warning", id="keep")
-                yield Button("Stop and close [c]", variant="error", id="close")
-                yield Button("Cancel [esc]", variant="primary", id="cancel")
+                yield Button(key_label("Stop, keep positions", "k"), variant="warning", id="keep")
+                yield Button(key_label("Stop and close", "c"), variant="error", id="close")
+                yield Button(key_label("Cancel", "esc"), variant="primary", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -19,7 +19,8 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from mt5console.core.events import Event, Level, LogLine, TickUpdated
+from mt5console.core.events import Event
+from mt5console.core.logsink import FrontEndLines
 from mt5console.ui.formatting import Palette
 from mt5console.ui.model import ConsoleModel, Pane
 from mt5console.ui.panes.account import AccountPane
@@ -60,6 +61,8 @@ class MainScreen(Screen[None]):
     BINDINGS = [
         *(Binding(key, action, label, key_display=KEY_NAMES.get(key)) for key, action, label, _ in KEYS),
         Binding("shift+tab", "previous_pane", "Previous pane", show=False),
+        # Esc in the filter line clears it there; once Enter kept a filter, Esc anywhere clears it.
+        Binding("escape", "clear_log_filter", "Clear filter", show=False),
     ]
 
     def __init__(
@@ -75,6 +78,7 @@ class MainScreen(Screen[None]):
         self.model = model
         self.clock = clock
         self.verbose = verbose
+        self.front_end_lines = FrontEndLines(verbose=verbose)
         self.status = StatusLine(model, broker=broker, simulated=simulated, clock=clock)
         self.account = AccountPane()
         self.chart = ChartPane()
@@ -106,7 +110,13 @@ class MainScreen(Screen[None]):
 
     def on_resize(self, event: Resize) -> None:
         # At 80 columns every key fits in the footer only without the palette's hint (help names it).
-        self.footer.show_command_palette = event.size.width >= WIDE
+        wide = event.size.width >= WIDE
+        if self.footer.show_command_palette != wide:
+            self.footer.show_command_palette = wide
+            # The footer reads this only when it composes (Textual's reactive does not recompose):
+            # without this, narrowing a running console leaves the hint and cuts off "? Help q Quit".
+            if self.footer.is_mounted:
+                self.footer.refresh(recompose=True)
 
     def on_mount(self) -> None:
         self.strategies.table.focus()
@@ -116,7 +126,7 @@ class MainScreen(Screen[None]):
     # ----------------------------------------------------------------- events -> panes
 
     def apply(self, event: Event) -> None:
-        line = self._log_line(event)
+        line = self.front_end_lines.line(event)  # the lines headless prints
         changed = self.model.apply(event)
         if line is not None:
             self.log_pane.add(line)
@@ -126,20 +136,6 @@ class MainScreen(Screen[None]):
             if not self._redraw_pending:
                 self._redraw_pending = True
                 self.call_later(self._redraw_dirty)  # after the events already queued: one redraw
-
-    def _log_line(self, event: Event) -> LogLine | None:
-        """The same lines the headless front end prints (ticks and DEBUG only when verbose)."""
-        if isinstance(event, LogLine):
-            return event if (event.level is not Level.DEBUG or self.verbose) else None
-        if isinstance(event, TickUpdated) and self.verbose:
-            tick = event.tick
-            return LogLine(
-                level=Level.DEBUG,
-                source="tick",
-                message=f"{tick.symbol} {tick.bid}/{tick.ask}",
-                time=event.time,
-            )
-        return None
 
     def _redraw_dirty(self) -> None:
         self._redraw_pending = False
@@ -202,10 +198,16 @@ class MainScreen(Screen[None]):
     def _submit(self, name: str, parameters: Mapping[str, Any]) -> None:
         self.console_app.submit(name, parameters)
 
+    def _no_strategy_selected(self) -> None:
+        if self.strategies.views:
+            self.notify("Select a strategy first (tab to the Strategies pane).", severity="warning")
+        else:  # nothing to select: say so, not "select one"
+            self.notify("No strategy has run in this session (the log says why).", severity="information")
+
     def action_stop_strategy(self) -> None:
         view = self.strategies.selected()
         if view is None:
-            self.notify("Select a strategy first (tab to the Strategies pane).", severity="warning")
+            self._no_strategy_selected()
         elif view.state not in ("running", "paused"):
             self.notify(f"{view.strategy_id} is already {view.state}.", severity="warning")
         else:
@@ -214,7 +216,7 @@ class MainScreen(Screen[None]):
     def action_pause_strategy(self) -> None:
         view = self.strategies.selected()
         if view is None:
-            self.notify("Select a strategy first (tab to the Strategies pane).", severity="warning")
+            self._no_strategy_selected()
         elif view.state == "paused":
             self._submit("RESUME_STRATEGY", {"strategyId": view.strategy_id})
         elif view.state == "running":
@@ -227,9 +229,17 @@ class MainScreen(Screen[None]):
             if close is not None:
                 self._submit("STOP_ALL", {"closePositions": close})
 
-        self.app.push_screen(KillSwitchScreen(self.model.running_count, len(self.model.positions)), answered)
+        positions = self.model.positions
+        magics = {runner.magic for runner in self.model.runners().values() if not runner.stopped}
+        theirs = sum(1 for position in positions if position.magic in magics)
+        self.app.push_screen(
+            KillSwitchScreen(self.model.running_count, len(positions), theirs=theirs), answered
+        )
 
     def action_close_position(self) -> None:
+        if not self.model.positions:
+            self.notify("No position is open.", severity="information")  # not "select one": none to select
+            return
         ticket = self.positions.selected_ticket()
         position = None if ticket is None else self.model.position(ticket)
         if position is None:
@@ -283,6 +293,10 @@ class MainScreen(Screen[None]):
 
     def action_filter_log(self) -> None:
         self.log_pane.open_filter()
+
+    def action_clear_log_filter(self) -> None:
+        if self.log_pane.filtering:
+            self.log_pane.clear_filter()
 
     def action_next_theme(self) -> None:
         self.console_app.next_theme()
