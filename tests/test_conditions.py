@@ -504,6 +504,23 @@ def test_explain_uses_the_symbols_digits() -> None:
     )
 
 
+def test_explain_shows_more_digits_when_two_values_would_look_equal() -> None:
+    # "close less_than ema_5: 1.26467 < 1.26467 -> true" read as a mistake in the log.
+    tree = group("AND", cmp("close", "less_than", "ema_5"))
+    assert explain(tree, {"close": series(1.264668), "ema_5": series(1.2646743)}, point=POINT) == (
+        "AND[close less_than ema_5: 1.264668 < 1.264674 -> true] -> true"
+    )
+    cross = group("AND", cmp("close", "crosses_above", "ema_5"))
+    values = {"close": series(1.2646611, 1.2646694), "ema_5": series(1.2646650, 1.2646690)}
+    assert explain(cross, values, point=POINT) == (
+        "AND[close crosses_above ema_5: 1.2646694 > 1.2646690 (was 1.264661 <= 1.264665) -> true] -> true"
+    )
+    same = {"close": series(1.26467), "ema_5": series(1.26467)}
+    assert (
+        explain(tree, same, point=POINT) == "AND[close less_than ema_5: 1.26467 >= 1.26467 -> false] -> false"
+    )
+
+
 def test_judge_is_evaluate_and_explain_from_one_reading(real_values: dict[str, Floats]) -> None:
     tree = group(
         "OR",

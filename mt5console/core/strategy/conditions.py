@@ -276,6 +276,22 @@ def _missing(comparison: Comparison, a: tuple[float, float], b: tuple[float, flo
     return ""
 
 
+MAX_SHOWN_DIGITS: Final = 10
+
+
+def _pair(a: float, b: float, number_format: str) -> tuple[str, str]:
+    """Two values at the symbol's digits, or with as many more as it takes to tell them apart: "1.26467 <
+    1.26467 -> true" reads as a mistake, "1.264668 < 1.264674 -> true" does not."""
+    x, y = format(a, number_format), format(b, number_format)
+    if x != y or a == b:
+        return x, y
+    digits = int(number_format[1:-1])
+    while x == y and digits < MAX_SHOWN_DIGITS:
+        digits += 1
+        x, y = f"{a:.{digits}f}", f"{b:.{digits}f}"
+    return x, y
+
+
 def _explain_comparison(
     comparison: Comparison, values: ValueSource, index: int, point: float, number_format: str
 ) -> tuple[str, bool]:
@@ -287,18 +303,21 @@ def _explain_comparison(
         missing = _missing(comparison, (a0, a1), (b0, b1), crossing)
         return f"{head}: {missing} -> false", False  # a value needed is NaN: _truth is false too
 
-    def number(value: float) -> str:
-        return format(value, number_format)
-
     result = _truth(comparison.comparator, a0, b0, a1, b1, point)
     if crossing:
         above = comparison.comparator is Comparator.CROSSES_ABOVE
         now_relation = (">" if a0 > b0 else "<=") if above else ("<" if a0 < b0 else ">=")
         was_relation = ("<=" if a1 <= b1 else ">") if above else (">=" if a1 >= b1 else "<")
-        detail = f"{number(a0)} {now_relation} {number(b0)} (was {number(a1)} {was_relation} {number(b1)})"
+        x0, y0 = _pair(a0, b0, number_format)
+        x1, y1 = _pair(a1, b1, number_format)
+        detail = f"{x0} {now_relation} {y0} (was {x1} {was_relation} {y1})"
     else:
         holds_symbol, fails_symbol = _SYMBOLS[comparison.comparator]
-        detail = f"{number(a0)} {holds_symbol if result else fails_symbol} {number(b0)}"
+        if comparison.comparator is Comparator.EQUALS:  # "(within half a point)" says why they look equal
+            x0, y0 = format(a0, number_format), format(b0, number_format)
+        else:
+            x0, y0 = _pair(a0, b0, number_format)
+        detail = f"{x0} {holds_symbol if result else fails_symbol} {y0}"
         if comparison.comparator is Comparator.EQUALS:
             detail += " (within half a point)" if result else " (more than half a point apart)"
     return f"{head}: {detail} -> {'true' if result else 'false'}", result
