@@ -29,6 +29,7 @@ from mt5console.core.events import Event, PositionClosed
 from mt5console.core.limits import DEAL_TYPE_BALANCE, deal_result
 from mt5console.core.runtime import Runtime, StartupError
 from mt5console.core.settings import Settings
+from mt5console.core.store import StrategyRecord, StrategyState
 from mt5console.ui.formatting import Palette
 from mt5console.ui.messages import CoreEvent, RuntimeReady
 from mt5console.ui.model import ConsoleModel, Pane
@@ -37,6 +38,7 @@ from mt5console.ui.screens.main import KEY_NAMES, KEYS, MainScreen
 from mt5console.ui.themes import SHIPPED_THEME_DIR, console_variable_defaults, load_themes, user_theme_dir
 
 REFREEZE_SECONDS = 600.0
+STOPPED_SHOWN_FOR = timedelta(days=1)  # how long a stopped strategy stays in the pane across restarts
 STOP_TIMEOUT = 1.5  # seconds, as the headless front end: the user asked to quit, so quit
 
 
@@ -105,6 +107,21 @@ class ConsoleApp(App[None]):
             return 0.0
         return sum(trade.profit for trade in store.closed_trades(strategy_id, limit=100_000))
 
+    def _stopped_worth_showing(self) -> list[StrategyRecord]:
+        """Stored strategies that do not run: those with a trade still open, and those whose state
+        changed in the last day (a kill switch before a restart); older ones stay out of the pane."""
+        store = self.runtime.store
+        if store is None:
+            return []
+        holding = {trade.strategy_id for trade in store.open_trades()}
+        since = self.clock() - STOPPED_SHOWN_FOR
+        return [
+            record
+            for record in store.list_strategies()
+            if record.state in (StrategyState.STOPPED, StrategyState.ERROR)
+            and (record.id in holding or record.updated_at >= since)
+        ]
+
     # ----------------------------------------------------------------- start
 
     def get_default_screen(self) -> Screen[Any]:
@@ -147,6 +164,7 @@ class ConsoleApp(App[None]):
         gc.freeze()
         self.set_interval(REFREEZE_SECONDS, self._refreeze)
         self.model.remember_runners()
+        self.model.remember_stored(self._stopped_worth_showing())
         self.main.redraw(everything=True)
         symbols = {*self.runtime.market.symbols, *(r.strategy.symbol for r in self._runners().values())}
         self.run_worker(

@@ -8,7 +8,7 @@ it apart from the widgets lets the tests check what the screen will say without 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +28,7 @@ from mt5console.core.events import (
     TerminalConnected,
     TerminalLost,
 )
+from mt5console.core.store import StrategyRecord
 from mt5console.core.strategy.executor import StrategyRunner
 
 EQUITY_HISTORY = 240  # account updates kept for the equity chart
@@ -173,6 +174,21 @@ class ConsoleModel:
                 state = "paused" if runner.paused else "running"
                 self.strategies[strategy_id] = KnownStrategy(
                     strategy.name, strategy.symbol, strategy.timeframe, state, "", runner.magic
+                )
+
+    def remember_stored(self, records: Iterable[StrategyRecord]) -> None:
+        """Note strategies the store knows that do not run now (stopped, or in error, before this
+        session): after a kill switch and a restart the pane says what became of them, instead of
+        showing nothing."""
+        for record in records:
+            if record.id not in self.strategies:
+                self.strategies[record.id] = KnownStrategy(
+                    record.name,
+                    record.symbol,
+                    record.timeframe,
+                    record.state.value,
+                    record.state_reason,
+                    record.magic,
                 )
 
     # ----------------------------------------------------------------- views

@@ -94,3 +94,28 @@ async def test_the_strategies_title_counts_stopped_ones_too(
         # After a stop (or the kill switch) the title does not read as if the stopped ones were gone.
         assert str(pane.border_title) == "Strategies · 1 running, 1 paused, 1 stopped"
         await rig.app.shutdown()
+
+
+async def test_strategies_stopped_before_a_restart_are_still_listed_as_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_console(tmp_path, monkeypatch, manual=())
+    async with rig.app.run_test(size=SIZE) as pilot:
+        await started(rig)
+        await pilot.press("S")
+        await pilot.pause()
+        await pilot.press("k")  # the kill switch, keeping positions
+        await wait_until(lambda: rig.runtime.engine.runners == {}, "every strategy stopped")
+        await rig.app.shutdown()
+
+    again = make_console(tmp_path, monkeypatch, manual=())  # the same data dir and strategy files
+    async with again.app.run_test(size=SIZE) as pilot:
+        await started(again)
+        await pilot.pause()
+        again.app.main.redraw({"strategies"})
+        views = {view.strategy_id: view for view in again.app.main.model.strategy_views()}
+        assert sorted(views) == ["gold_watch", "scalper", "tight_spread"]
+        assert {view.state for view in views.values()} == {"stopped"}
+        assert {view.reason for view in views.values()} == {"stopped by keyboard"}
+        assert str(again.app.main.strategies.border_title) == "Strategies · 0 running, 3 stopped"
+        await again.app.shutdown()
