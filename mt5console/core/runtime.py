@@ -136,7 +136,8 @@ class Runtime:
             self._link_platform()  # before restore: positions adopted at start are reported too
         await self.engine.restore()
         # Before the market data loop runs: a kill switch a crash cut off is finished before any trade.
-        for command_id, result in await self.bus.resume_unfinished():
+        last_session = self.store.session_started()
+        for command_id, result in await self.bus.resume_unfinished(last_session):
             if self.platform is not None:
                 self.platform.acknowledge(command_id, ok=result.ok, error=result.error)
         if settings.strategies is not None:

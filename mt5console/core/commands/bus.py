@@ -9,7 +9,9 @@ A command a crash cut off (still ``received`` at the next start) is carried out 
 ``resume_unfinished``, before any strategy trades: a kill switch half done must not leave strategies
 trading, and the platform's retry under the same id is refused as a duplicate. Every command is safe
 to do twice (stopping the stopped, closing the closed) but a partial CLOSE_POSITION, which cannot be
-told done or not from the position: that one is rejected, saying so.
+told done or not from the position: that one is rejected, saying so. Only the commands of the session
+just ended are carried out: one cut off before an earlier session may be out of date (a START_STRATEGY
+of a strategy stopped since, a CLOSE_ALL of positions opened since) and is rejected, saying so.
 """
 
 from __future__ import annotations
@@ -247,13 +249,27 @@ class CommandBus:
 
         return finish
 
-    async def resume_unfinished(self) -> list[tuple[str, CommandResult]]:
+    async def resume_unfinished(self, last_session: datetime | None) -> list[tuple[str, CommandResult]]:
         """Settle the commands the last run was cut off in (see the module's docstring); returns each
-        id with its outcome, to acknowledge. Call at start, before the market data loop runs."""
+        id with its outcome, to acknowledge. ``last_session``: when the session just ended started
+        (``Store.session_started``; None: unknown). Call at start, before the market data loop runs."""
         settled: list[tuple[str, CommandResult]] = []
         for record in self._store.unfinished_commands():
             command = Command(record.name, record.payload, "a restart", record.id)
             label = f"{command.name} [{record.id}]"
+            if last_session is None or record.time < last_session:
+                since = (
+                    "the console has run since"
+                    if last_session
+                    else "whether the console ran since is unknown"
+                )
+                reason = (
+                    f"cut off by a stop in an earlier session (received {record.time:%Y-%m-%d %H:%M:%S} UTC; "
+                    f"{since}): not carried out now, as it may be out of date; send it again under a new "
+                    "commandId if it still stands"
+                )
+                settled.append((record.id, self._rejected(label, command, reason)))
+                continue
             self._events.warning(
                 "commands",
                 f"{label}, received {record.time:%Y-%m-%d %H:%M:%S} UTC, was cut off by the last stop "

@@ -10,7 +10,9 @@ from sqlmodel import Session, col, select
 
 from mt5console.core.store.base import StoreBase, aware, json_object, member, text
 from mt5console.core.store.errors import InvalidRecordError, RecordNotFoundError, RecordStateError
-from mt5console.core.store.tables import CommandRecord, CommandStatus, JobRecord, JobState
+from mt5console.core.store.tables import CommandRecord, CommandStatus, JobRecord, JobState, MetaRecord
+
+SESSION_STARTED_KEY = "session_started"  # in the meta table: when the last console session started
 
 
 class JobStore(StoreBase):
@@ -55,6 +57,20 @@ class JobStore(StoreBase):
     def get_command(self, command_id: str) -> CommandRecord | None:
         with self._read() as session:
             return session.get(CommandRecord, command_id)
+
+    def session_started(self, when: datetime | None = None) -> datetime | None:
+        """Note that a console session starts now; returns when the one before started (None: no
+        session noted yet). A command received before that earlier start was cut off a session ago:
+        one ran since without finishing it, so it is out of date (``CommandBus.resume_unfinished``)."""
+        now = aware("when", when)
+        with self._write() as session:
+            record = session.get(MetaRecord, SESSION_STARTED_KEY)
+            previous = datetime.fromisoformat(record.value) if record is not None else None
+            if record is None:
+                session.add(MetaRecord(key=SESSION_STARTED_KEY, value=now.isoformat()))
+            else:
+                record.value = now.isoformat()
+            return previous
 
     def unfinished_commands(self) -> list[CommandRecord]:
         """Commands received but never settled (ok or rejected): at start, those a crash cut off."""
