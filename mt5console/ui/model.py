@@ -29,7 +29,7 @@ from mt5console.core.events import (
     TerminalLost,
 )
 from mt5console.core.store import StrategyRecord
-from mt5console.core.strategy.executor import StrategyRunner
+from mt5console.core.strategy.executor import RunnerStatus, StrategyRunner
 
 EQUITY_HISTORY = 240  # account updates kept for the equity chart
 
@@ -79,6 +79,7 @@ class KnownStrategy:
     state: str
     reason: str
     magic: int | None = None  # kept after a stop: its positions stay open and are still its own
+    status: RunnerStatus | None = None  # its runner's, kept after a stop: the last signal and refusal
 
 
 @dataclass
@@ -210,7 +211,9 @@ class ConsoleModel:
             if strategy_id not in self.realised:
                 self.realised[strategy_id] = self.realised_profit(strategy_id)
             floating = sum(p.profit + p.swap for p in mine)
-            status = runner.status if runner is not None else None
+            if runner is not None:
+                known.status = runner.status
+            status = known.status
             state = known.state
             if runner is not None and known.state in ("running", "paused"):
                 state = "paused" if runner.paused else "running"

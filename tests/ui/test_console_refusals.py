@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Static
 
 from mt5console.ui.screens.confirm import ConfirmScreen
-from tests.ui.console_rig import make_console, started, wait_until
+from tests.ui.console_rig import make_console, next_bar, started, wait_until
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.timeout(60)
@@ -119,3 +119,22 @@ async def test_strategies_stopped_before_a_restart_are_still_listed_as_stopped(
         assert {view.reason for view in views.values()} == {"stopped by keyboard"}
         assert str(again.app.main.strategies.border_title) == "Strategies · 0 running, 3 stopped"
         await again.app.shutdown()
+
+
+async def test_a_stopped_strategys_row_keeps_its_last_signal_and_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_console(tmp_path, monkeypatch, manual=())
+    async with rig.app.run_test(size=SIZE) as pilot:
+        await started(rig)
+        runners = rig.runtime.engine.runners
+        await next_bar(rig, lambda: bool(runners["tight_spread"].status.last_blocked), "a refusal")
+        refused = runners["tight_spread"].status.last_blocked
+        rig.app.main.strategies.table.select("tight_spread")
+        await pilot.press("s")
+        await wait_until(lambda: "tight_spread" not in rig.runtime.engine.runners, "tight_spread to stop")
+        await pilot.pause()
+        view = next(v for v in rig.app.main.model.strategy_views() if v.strategy_id == "tight_spread")
+        assert view.state == "stopped"
+        assert view.last_blocked == refused and view.bars_evaluated == 1  # what it did, still shown
+        await rig.app.shutdown()
