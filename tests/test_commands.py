@@ -191,6 +191,27 @@ async def test_a_launch_does_not_undo_a_stop_or_a_pause_of_an_unchanged_file(tmp
         await rig.close()
 
 
+async def test_a_running_strategy_whose_file_has_not_changed_is_not_replaced_at_launch(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "steady.json").write_text(json.dumps(always_buy("steady")))
+    rig = await make_rig(tmp_path)
+    await start_strategy_files(folder, rig.bus, rig.events, rig.store)
+    await rig.close()
+    again = await make_rig(tmp_path)  # the next launch: restored from the store, then the files read
+    try:
+        await again.engine.restore()
+        runner = again.engine.runners["steady"]
+        [result] = await start_strategy_files(folder, again.bus, again.events, again.store)
+        assert result.ok and again.engine.runners["steady"] is runner  # the same runner: not replaced
+        assert "steady: steady runs as steady.json says (restored at start)" in again.text()
+        assert "replaced from file" not in again.text()
+    finally:
+        await again.close()
+
+
 async def test_two_files_with_one_strategy_id_do_not_replace_each_other(tmp_path: Path) -> None:
     folder = tmp_path / "strategies"
     folder.mkdir()

@@ -166,6 +166,37 @@ def test_positions_survive_a_kill_9_of_the_console(tmp_path: Path) -> None:
     again.shutdown()
 
 
+def test_a_second_console_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    # Two consoles on one data dir would run (and trade) the same strategies twice.
+    args = ("--no-ui", "--broker", "sim", "--data-dir", str(tmp_path / "data"))
+    first = Console(*args, cwd=tmp_path)
+    try:
+        first.wait_for("ready:")
+        second = subprocess.run(
+            [sys.executable, "-m", "mt5console.cli", *args],
+            cwd=tmp_path,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"is in use by another mt5console (pid {first.process.pid}, started" in second.stderr
+        assert "give this one another --data-dir" in second.stderr
+        assert first.process.poll() is None  # the first runs on, untouched
+        first.signal(signal.SIGINT)
+        assert first.wait() == 0
+    finally:
+        first.kill()
+    third = Console(*args, cwd=tmp_path)  # freed when the first stopped
+    try:
+        third.wait_for("ready:")
+        third.signal(signal.SIGINT)
+        assert third.wait() == 0
+    finally:
+        third.kill()
+
+
 def test_strategies_from_files_start_at_launch(tmp_path: Path) -> None:
     folder = tmp_path / "strategies"
     folder.mkdir()

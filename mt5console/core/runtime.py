@@ -25,6 +25,7 @@ from mt5console.core.broker.mt5 import Broker
 from mt5console.core.commands.bus import CommandBus
 from mt5console.core.commands.files import start_strategy_files
 from mt5console.core.commands.pusher import PusherSource, pusher_source
+from mt5console.core.data_lock import DataDirInUse, DataDirLock
 from mt5console.core.events import Event, EventBus, Level, LogLine
 from mt5console.core.logsink import LogSink
 from mt5console.core.market import MarketData
@@ -88,12 +89,16 @@ class Runtime:
         self._unsubscribe: list[Callable[[], None]] = []
         self.started = False
         self.failed = asyncio.Event()  # set when a service task died: front ends should stop
+        self._data_lock = DataDirLock(settings.data_dir)
 
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._data_lock.acquire()  # before anything is read or written there
+        except DataDirInUse as error:
+            raise StartupError(str(error), exit_code=2) from None
         self.store = Store(settings.database_path)
         self._sink = LogSink(self.store, settings.log_dir, verbose=settings.verbose)
         self._unsubscribe.append(self.events.subscribe(self._sink))
@@ -272,6 +277,7 @@ class Runtime:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self._data_lock.release()
 
     # ----------------------------------------------------------------- helpers for front ends
 

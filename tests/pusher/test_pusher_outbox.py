@@ -73,13 +73,19 @@ async def test_platform_down_while_trades_happen_nothing_lost_order_kept_deliver
         taken = platform.taken(TRADES_PATH) + platform.taken(ACK_PATH)
         taken.sort(key=lambda call: call.time)
         assert [(c.path, c.body) for c in taken] == [(r.path, r.body) for r in rows]  # in order, once each
+        # Each record keeps one Idempotency-Key over all its tries (the 500s and the one taken), and no
+        # two records share one: a try that timed out here but was taken there can be told apart.
+        keys = [c.headers["idempotency-key"] for c in taken]
+        assert len(set(keys)) == len(rows)
+        tried = [c for c in platform.snapshot() if c.status == 500 and c.path in {r.path for r in rows}]
+        assert tried and {c.headers["idempotency-key"] for c in tried} <= set(keys)
         assert platform.acks()["d4"] == [{"status": "ok", "error": None}]
         assert remote.delivery.state == "ok"
         last = [e for e in rig.seen if isinstance(e, PlatformStateChanged)][-1]
         assert (last.state, last.outbox_length) == ("ok", 0)
         text = rig.text()
         assert "cannot deliver to the platform" in text and "platform unreachable" in text
-        assert "HTTP 500" in text
+        assert "the platform is failing (HTTP 500)" in text
         assert "the platform is reachable again" in text
     finally:
         await remote.close()

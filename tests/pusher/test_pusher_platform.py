@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from mt5console.core.agent.outbox import OutboxDelivery
-from mt5console.core.agent.platform import Backoff, PlatformClient, PlatformRefused, PlatformUnavailable
+from mt5console.core.agent.platform import (
+    Backoff,
+    PlatformClient,
+    PlatformRefused,
+    PlatformUnavailable,
+    why_unavailable,
+)
 from mt5console.core.agent.reporting import PlatformReporter
 from mt5console.core.broker.models import Side
 from mt5console.core.events import EventBus, LogLine, PlatformStateChanged, utcnow
@@ -75,14 +81,21 @@ async def test_client_sends_the_bearer_key_and_json_and_sorts_the_answers(
 
     wrong_key = PlatformClient(bare_platform.url, "not-the-key", timeout=2.0)
     bare_platform.delay = 0.0
-    with pytest.raises(PlatformUnavailable, match="HTTP 401"):  # held back, not thrown away
+    with pytest.raises(PlatformUnavailable, match="HTTP 401") as refused:  # held back, not thrown away
         await wrong_key.request("POST", "/agents/a1/trades", {})
     await wrong_key.aclose()
+    # Said as what it is, with what to do: waiting does not mend a key the platform does not accept.
+    assert why_unavailable(refused.value) == (
+        "the platform does not accept the pairing key (HTTP 401): "
+        "check --key / MT5C_PAIRING_KEY, or pair again"
+    )
+    assert why_unavailable(caught.value) == "the platform is failing (HTTP 503)"
 
     nobody = PlatformClient(f"http://127.0.0.1:{free_port()}", PAIRING_KEY, timeout=2.0)
-    with pytest.raises(PlatformUnavailable, match="platform unreachable"):
+    with pytest.raises(PlatformUnavailable, match="platform unreachable") as unreachable:
         await nobody.request("POST", "/agents/a1/trades", {})
     await nobody.aclose()
+    assert why_unavailable(unreachable.value) == "the platform cannot be reached"
     with pytest.raises(ValueError, match="api_url"):
         PlatformClient("ftp://example.com", PAIRING_KEY)
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from mt5console.core.agent.outbox import MAX_RETRY_AFTER
-from mt5console.core.agent.platform import Backoff, PlatformRefused, PlatformUnavailable
+from mt5console.core.agent.platform import Backoff, PlatformRefused, PlatformUnavailable, why_unavailable
 from mt5console.core.events import AgentStateChanged, EventBus, Level
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ async def repeat(
             events.log(
                 Level.WARNING if news else Level.DEBUG,
                 SOURCE,
-                f"{name}: the platform cannot be reached ({error}); retrying in {delay:.1f} s",
+                f"{name}: {why_unavailable(error)} ({error}); retrying in {delay:.1f} s",
             )
         except PlatformRefused as error:
             backoff.reset()

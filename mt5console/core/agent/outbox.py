@@ -15,9 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from mt5console.core.agent.platform import Backoff, PlatformClient, PlatformRefused, PlatformUnavailable
+from mt5console.core.agent.platform import (
+    Backoff,
+    PlatformClient,
+    PlatformRefused,
+    PlatformUnavailable,
+    why_unavailable,
+)
 from mt5console.core.events import EventBus, Level, PlatformStateChanged, utcnow
 from mt5console.core.store import OutboxRecord, Store
 
@@ -30,6 +36,9 @@ MAX_RETRY_AFTER = 600.0  # the most a Retry-After header may hold deliveries bac
 FAR = timedelta(days=36500)
 # Other writers (the job executor) may queue without calling wake(): an idle loop looks this often.
 IDLE_CHECK = 2.0
+# While deliveries keep failing, a WARNING says so again this often: after the first warning the
+# retries are DEBUG lines, which headless output does not show, and a long outage went unsaid.
+REMIND_EVERY = timedelta(minutes=10)
 
 
 class OutboxDelivery:
@@ -52,6 +61,8 @@ class OutboxDelivery:
         self.retry_at: datetime | None = None
         self.last_error = ""
         self._shown: tuple[str, int, str] | None = None
+        self._failing_since: datetime | None = None
+        self._said_at: datetime | None = None  # the last WARNING about the failing deliveries
 
     def wake(self) -> None:
         """Something was queued: deliver it now (unless the platform is being waited for)."""
@@ -88,7 +99,9 @@ class OutboxDelivery:
         """True when the entry is settled (delivered or given up), False when it waits for a retry."""
         assert entry.id is not None  # rows read from the table always have their id
         try:
-            await self._client.request(entry.method, entry.path, entry.body)
+            await self._client.request(
+                entry.method, entry.path, entry.body, idempotency_key=idempotency_key(entry)
+            )
         except PlatformUnavailable as error:
             self._failed(entry, error)
             return False
@@ -112,20 +125,31 @@ class OutboxDelivery:
         self.retry_at = utcnow() + timedelta(seconds=delay)
         self._store.outbox_failed(entry.id, str(error), self.retry_at)
         message = str(error)
+        now = utcnow()
         first = self.state != "retrying" or message != self.last_error
+        if self.state != "retrying":
+            self._failing_since = now
         self.state = "retrying"
         self.last_error = message
         waiting = self.outbox_length
-        # The first failure (or a new kind of failure) is a warning; the same one again is detail.
+        # The first failure (or a new kind of failure) is a warning, and again every REMIND_EVERY;
+        # the same one in between is detail.
+        remind = self._said_at is None or now - self._said_at >= REMIND_EVERY
+        since = ""
+        if self._failing_since is not None and now - self._failing_since >= timedelta(minutes=1):
+            since = f" for {int((now - self._failing_since).total_seconds() // 60)} min"
+        if first or remind:
+            self._said_at = now
         self._events.log(
-            Level.WARNING if first else Level.DEBUG,
+            Level.WARNING if first or remind else Level.DEBUG,
             SOURCE,
-            f"cannot deliver to the platform: {message}; {waiting} request(s) wait in the outbox, "
-            f"retrying in {delay:.1f} s",
+            f"cannot deliver to the platform{since}: {why_unavailable(error)} ({message}); {waiting} "
+            f"request(s) wait in the outbox, retrying in {delay:.1f} s",
         )
         self._announce(force=True)
 
     def _recovered(self) -> None:
+        self._failing_since = self._said_at = None
         self.state = "ok"
         self.retry_at = None
         self.last_error = ""
@@ -159,3 +183,10 @@ class OutboxDelivery:
                 state=self.state, retry_in=retry_in, outbox_length=length, detail=self.last_error
             )
         )
+
+
+def idempotency_key(entry: OutboxRecord) -> str:
+    """The same for every try of one outbox record, and told apart from every other record of this
+    agent (its id) and of another data dir (when it was queued, to the microsecond)."""
+    queued = entry.created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"mt5console-{entry.kind}-{entry.id}-{queued}"

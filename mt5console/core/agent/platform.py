@@ -24,6 +24,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # Statuses after which the same request may succeed later: the platform is busy, starting, or its
 # key check is being repaired (a wrong key must hold requests back, not throw trade events away).
 RETRYABLE_STATUSES = frozenset({401, 403, 408, 425, 429})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_ERROR_TEXT = 300
 
 
@@ -38,6 +39,21 @@ class PlatformError(Exception):
 
 class PlatformUnavailable(PlatformError):
     """The platform could not take the request now (unreachable, timed out, 5xx...): retry later."""
+
+
+def why_unavailable(error: PlatformUnavailable) -> str:
+    """What a failed call means for the trader, before the technical detail: a refused key is no
+    outage, and waiting does not mend it."""
+    if error.status in (401, 403):
+        return (
+            f"the platform does not accept the pairing key (HTTP {error.status}): check --key / "
+            "MT5C_PAIRING_KEY, or pair again"
+        )
+    if error.status is not None and error.status >= 500:
+        return f"the platform is failing (HTTP {error.status})"
+    if error.status is not None:
+        return f"the platform cannot take it now (HTTP {error.status})"
+    return "the platform cannot be reached"
 
 
 class PlatformRefused(PlatformError):
@@ -133,13 +149,23 @@ class PlatformClient:
         )
 
     async def request(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> PlatformResponse:
-        """Send one request; raises PlatformUnavailable or PlatformRefused unless the answer is 2xx."""
+        """Send one request; raises PlatformUnavailable or PlatformRefused unless the answer is 2xx.
+
+        ``idempotency_key`` goes in an ``Idempotency-Key`` header, the same on every retry of one
+        record: a request that timed out here may still have been taken there, and the platform can
+        then take the retry as the same record, not a second one."""
         call = f"{method.upper()} {path}"
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         try:
             response = await self._http.request(
-                method.upper(), path.lstrip("/"), json=None if body is None else dict(body)
+                method.upper(), path.lstrip("/"), json=None if body is None else dict(body), headers=headers
             )
         except httpx.TimeoutException as error:
             raise PlatformUnavailable(f"{call}: timed out ({type(error).__name__})") from None

@@ -53,6 +53,13 @@ def _held(data: Mapping[str, Any], strategy_id: str, store: Store | None) -> str
     )
 
 
+def _running_as_in(data: Mapping[str, Any], strategy_id: str, store: Store | None) -> bool:
+    """The strategy runs already (restored at start) from the very definition in its file: starting
+    it again would only replace it by itself, and the log would say "replaced"."""
+    record = None if store is None else store.get_strategy(strategy_id)
+    return record is not None and record.state is StrategyState.RUNNING and record.definition == dict(data)
+
+
 async def start_strategy_files(
     path: Path, bus: CommandBus, events: EventBus, store: Store | None = None
 ) -> list[CommandResult]:
@@ -87,6 +94,10 @@ async def start_strategy_files(
                 results.append(CommandResult(ok=False, error=message))
                 continue
             first_file_of[strategy_id] = file.name
+            if _running_as_in(data, strategy_id, store):
+                events.info(strategy_id, f"{strategy_id} runs as {file.name} says (restored at start)")
+                results.append(CommandResult(ok=True, details={"strategyId": strategy_id}))
+                continue
             held = _held(data, strategy_id, store)
             if held is not None:
                 events.warning(strategy_id, f"{strategy_id} in {file.name} {held}")
