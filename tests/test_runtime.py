@@ -100,3 +100,24 @@ def test_prices_are_printed_only_when_verbose_and_once_a_minute() -> None:
         assert len(prices) == 3
         assert prices[0].endswith("prices    GBPUSD 1.1001/1.1002  EURUSD 1.1/1.1001")
         assert prices[1].endswith("prices    GBPUSD 1.1061/1.1062  EURUSD 1.106/1.1061")
+
+
+async def test_a_data_dir_that_cannot_be_taken_is_exit_code_2_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    runtime = Runtime(sim_settings(tmp_path, data_dir=blocker / "data"))
+    with pytest.raises(StartupError) as caught:
+        await runtime.start()
+    assert caught.value.exit_code == 2
+    assert f"cannot lock the data dir {blocker / 'data'}" in str(caught.value)
+    assert "give a local, writable --data-dir" in str(caught.value)
+
+    first = Runtime(sim_settings(tmp_path), module=lambda: SimTerminal(seed=2, clock=Clock()))
+    await first.start()
+    try:
+        second = Runtime(sim_settings(tmp_path), module=lambda: SimTerminal(seed=2, clock=Clock()))
+        with pytest.raises(StartupError) as held:
+            await second.start()
+        assert held.value.exit_code == 2 and "is in use by another mt5console (pid" in str(held.value)
+    finally:
+        await first.stop()

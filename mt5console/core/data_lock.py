@@ -18,7 +18,11 @@ LOCK_FILE: Final = "mt5console.lock"
 HOLDER_FILE: Final = "mt5console.pid"
 
 
-class DataDirInUse(Exception):
+class DataDirUnavailable(Exception):
+    """The data dir cannot be taken; the message says why and what to do."""
+
+
+class DataDirInUse(DataDirUnavailable):
     """Another console holds the data dir; the message names it and what to do."""
 
 
@@ -29,14 +33,18 @@ class DataDirLock:
 
     def acquire(self) -> None:
         """Take the data dir, or raise DataDirInUse at once (no waiting)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
-        except Timeout:
+        except Timeout:  # before OSError: filelock's Timeout is a TimeoutError, an OSError
             raise DataDirInUse(
                 f"the data dir {self.data_dir} is in use by another mt5console ({self._holder()}): two "
                 "consoles on one data dir would trade the same strategies twice; stop the other one, "
                 "or give this one another --data-dir"
+            ) from None
+        except OSError as error:  # a read-only or network drive that refuses locks
+            raise DataDirUnavailable(
+                f"cannot lock the data dir {self.data_dir} ({error}); give a local, writable --data-dir"
             ) from None
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         (self.data_dir / HOLDER_FILE).write_text(f"pid {os.getpid()}, started {started}\n", encoding="utf-8")

@@ -25,7 +25,7 @@ from mt5console.core.broker.mt5 import Broker
 from mt5console.core.commands.bus import CommandBus
 from mt5console.core.commands.files import start_strategy_files
 from mt5console.core.commands.pusher import PusherSource, pusher_source
-from mt5console.core.data_lock import DataDirInUse, DataDirLock
+from mt5console.core.data_lock import DataDirLock, DataDirUnavailable
 from mt5console.core.events import Event, EventBus, Level, LogLine
 from mt5console.core.logsink import LogSink
 from mt5console.core.market import MarketData
@@ -97,7 +97,7 @@ class Runtime:
         settings = self.settings
         try:
             self._data_lock.acquire()  # before anything is read or written there
-        except DataDirInUse as error:
+        except DataDirUnavailable as error:
             raise StartupError(str(error), exit_code=2) from None
         self.store = Store(settings.database_path)
         self._sink = LogSink(self.store, settings.log_dir, verbose=settings.verbose)
