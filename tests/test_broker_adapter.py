@@ -137,6 +137,45 @@ async def test_reconnects_after_the_terminal_goes_away_and_comes_back() -> None:
         await broker.close()
 
 
+class BridgeConnection:
+    """What an mt5linux ``MetaTrader5`` object is: its rpyc connection is opened once, when it is
+    made; once dropped, every call on it raises EOFError, initialize() too."""
+
+    def __init__(self, sim: Any) -> None:
+        self._sim = sim
+        self.dropped = False
+
+    def __getattr__(self, name: str) -> Any:
+        if self.dropped:
+
+            def dead(*_: Any, **__: Any) -> Any:
+                raise EOFError("[Errno 32] connection closed by peer")
+
+            return dead
+        return getattr(self._sim, name)
+
+
+async def test_a_dropped_bridge_connection_is_made_anew_on_reconnect() -> None:
+    sim = SimTerminal(seed=3, clock=Clock())
+    made: list[BridgeConnection] = []
+
+    def bridge() -> BridgeConnection:
+        made.append(BridgeConnection(sim))
+        return made[-1]
+
+    broker = Broker(bridge, events=EventBus(), simulated=True, reconnect_interval=0.05)
+    try:
+        await broker.connect()
+        made[0].dropped = True  # the rpyc server (MT5 under Wine) restarted
+        with pytest.raises(TerminalUnavailable):
+            await broker.account()
+        await asyncio.wait_for(broker.wait_connected(), timeout=5)  # not for ever on the dead object
+        assert len(made) == 2
+        assert (await broker.account()).balance > 0
+    finally:
+        await broker.close()
+
+
 class FlakyTerminal:
     """A terminal that refuses ``initialize`` a number of times first (a terminal still starting)."""
 

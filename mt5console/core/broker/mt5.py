@@ -210,6 +210,20 @@ class Broker:
             self._module = self._module_factory()
         with contextlib.suppress(Exception):  # a stale session must not block a fresh one
             self._module.shutdown()
+        return self._initialized()
+
+    def _reinitialize_on_thread(self) -> tuple[TerminalState, AccountState]:
+        """A reconnect starts from a new module object: the mt5linux bridge opens its connection
+        once, when it is made, and a dropped one answers every later call with EOFError. (The real
+        module's factory gives the same module back; the simulator's, the same terminal.)"""
+        old, self._module = self._module, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.shutdown()
+        return self._initialize_on_thread()
+
+    def _initialized(self) -> tuple[TerminalState, AccountState]:
+        assert self._module is not None
         if not self._module.initialize(**self._initialize_kwargs):
             code, text = self._module.last_error()
             raise _Failed("initialize", int(code), str(text))
@@ -271,7 +285,7 @@ class Broker:
             if self._closing:
                 return
             try:
-                terminal, account = await self._on_thread(self._initialize_on_thread)
+                terminal, account = await self._on_thread(self._reinitialize_on_thread)
             except Exception as error:  # any failure is one more attempt, never the end of the loop
                 self._events.warning(
                     "broker",
