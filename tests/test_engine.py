@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mt5console.core.broker.models import Side
+from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import PositionOpened
 from mt5console.core.store import StrategyState, TradeStatus
 from mt5console.core.strategy.model import StrategyError
@@ -319,5 +321,58 @@ async def test_a_platform_jobs_position_found_at_start_is_said_to_be_the_jobs(tm
         assert f"found open position #{job.position} buy 0.01 EURUSD" in rig.text()
         assert f"#{job.position} buy 0.01 EURUSD at {job.price}: a platform job's trade" in rig.text()
         assert f"at {hand.price}: no strategy of this console (manual or other EA)" in rig.text()
+    finally:
+        await rig.close()
+
+
+class CostlyTerminal:
+    """The simulator with an ECN account's costs on every deal: a commission and a fee on each, and a
+    swap on the close (the simulator itself charges none)."""
+
+    def __init__(self, sim: SimTerminal) -> None:
+        self._sim = sim
+
+    def history_deals_get(self, *args: Any, **kwargs: Any) -> Any:
+        deals = self._sim.history_deals_get(*args, **kwargs)
+        if deals is None:
+            return None
+        return tuple(
+            d._replace(commission=-0.35, fee=-0.05, swap=-0.10 if d.entry else 0.0) if d.type in (0, 1) else d
+            for d in deals
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
+async def test_a_trades_recorded_profit_is_net_of_commission_fee_and_swap(tmp_path: Path) -> None:
+    clock = Clock()
+    rig = await make_rig(tmp_path, clock=clock, sim=CostlyTerminal(SimTerminal(seed=7, clock=clock)))
+    try:
+        tight = always_buy(
+            rules={
+                "exit": {
+                    "stopLoss": {"type": "pips", "value": 2},
+                    "takeProfit": {"type": "pips", "value": 2},
+                },
+                "riskManagement": {"lotSize": 0.01, "maxPositions": 1},
+            }
+        )
+        await rig.engine.start(tight, source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        ticket = (await rig.broker.positions())[0].ticket
+        for _ in range(120):
+            rig.clock.advance(seconds=30)
+            await rig.market.poll_once()
+            trade = rig.store.trade_by_ticket(ticket)
+            if trade is not None and trade.status == TradeStatus.CLOSED:
+                break
+        trade = rig.store.trade_by_ticket(ticket)
+        assert trade is not None and trade.status == TradeStatus.CLOSED
+        deals = await rig.broker.position_deals(ticket)
+        gross = sum(d.profit for d in deals)
+        assert [d.commission for d in deals] == [-0.40, -0.40]  # the fee is kept with the commission
+        assert trade.profit == pytest.approx(gross - 0.40 - 0.40 - 0.10)  # as the balance moved
     finally:
         await rig.close()

@@ -418,7 +418,9 @@ class Broker:
             float(raw.volume),
             float(raw.price),
             float(raw.profit),
-            float(raw.commission),
+            # The deal's fee (a newer TradeDeal field) is a charge like the commission: kept with it,
+            # so that every result (limits, trade profit) counts it without a field of its own.
+            round(float(raw.commission) + float(getattr(raw, "fee", 0.0) or 0.0), 8),  # no float noise
             float(raw.swap),
             int(raw.magic),
             str(raw.comment),

@@ -76,7 +76,7 @@ class _Closing:
     trade: Trade
     deals: tuple[Deal, ...]  # every deal of the position, oldest first: recorded with the close
     last: Deal  # the latest closing deal: its price and time are the close's
-    total: float  # the profit of every closing deal so far
+    total: float  # the position's result so far, net: closes' profit, every deal's commission and swap
 
     @property
     def unbooked(self) -> float:
@@ -247,7 +247,10 @@ class TradeTracker:
         outs = [d for d in ordered if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
         if not outs:
             return None
-        return _Closing(trade=trade, deals=tuple(ordered), last=outs[-1], total=sum(d.profit for d in outs))
+        # Net of costs: the commission (and fee) of the opening deal and of every close, and the swap,
+        # as the account's balance moved; a gross figure overstated every result (and Kelly sizing).
+        total = sum(deal.profit + deal.commission + deal.swap for deal in ordered)
+        return _Closing(trade=trade, deals=tuple(ordered), last=outs[-1], total=total)
 
     async def _partially_closed(self, trade: Trade, volume: float) -> None:
         closing = await self._closing(trade)
