@@ -293,3 +293,36 @@ async def test_account_and_order_results_put_every_value_in_its_field(
         assert modified.position == opened.position != sent.order
     finally:
         await broker.close()
+
+
+class PricelessFills:
+    """A terminal whose order_send answers a market deal with price 0 (exchange execution, some
+    bridges), or PLACED with no deal yet (``placed``)."""
+
+    def __init__(self, sim: Any, *, placed: bool = False) -> None:
+        self._sim = sim
+        self.placed = placed
+
+    def order_send(self, request: dict[str, Any]) -> Any:
+        result = self._sim.order_send(request)
+        if result is None or result.retcode != self._sim.TRADE_RETCODE_DONE:
+            return result
+        if self.placed:
+            return result._replace(retcode=self._sim.TRADE_RETCODE_PLACED, deal=0, price=0.0)
+        return result._replace(price=0.0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
+@pytest.mark.parametrize("placed", [False, True], ids=["price 0", "placed"])
+async def test_a_fill_answered_without_a_price_is_recorded_at_the_real_one(placed: bool) -> None:
+    sim = SimTerminal(seed=3, clock=Clock())
+    broker = make_broker(PricelessFills(sim, placed=placed))
+    try:
+        await broker.connect()
+        result = await broker.open_market("EURUSD", Side.BUY, 0.01)
+        [position] = await broker.positions()
+        assert result.price == position.price_open > 0  # never a trade opened at 0
+    finally:
+        await broker.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -580,12 +581,13 @@ class Broker:
         def work() -> OrderResult:
             spec = self._specs.get(symbol) or self._symbol_spec(symbol)
             tick = self._raw("symbol_info_tick", symbol)
+            quoted = float(tick.ask if buying else tick.bid)
             request = {
                 "action": TRADE_ACTION_DEAL,
                 "symbol": symbol,
                 "volume": float(volume),
                 "type": ORDER_TYPE_BUY if buying else ORDER_TYPE_SELL,
-                "price": float(tick.ask if buying else tick.bid),
+                "price": quoted,
                 "sl": float(sl),
                 "tp": float(tp),
                 "deviation": int(deviation),
@@ -594,9 +596,24 @@ class Broker:
                 "type_time": ORDER_TIME_GTC,
                 "type_filling": self._filling(spec.filling_mode),
             }
-            return self._send(request, 0)
+            return self._with_fill_price(self._send(request, 0), quoted)
 
         return await self._call(work)
+
+    def _with_fill_price(self, result: OrderResult, quoted: float) -> OrderResult:
+        """Some execution modes (exchange execution, some bridges) answer a market deal with price 0,
+        or PLACED before the fill: the price is then the deal's, else the position's, else the price
+        the order was sent at, so that no trade is ever recorded as opened at 0. On the terminal thread."""
+        if result.price > 0:
+            return result
+        price = 0.0
+        if result.deal:
+            deals = self._module.history_deals_get(ticket=result.deal) if self._module is not None else None
+            price = float(deals[0].price) if deals else 0.0
+        if price <= 0 and self._module is not None:
+            positions = self._module.positions_get(ticket=result.position)
+            price = float(positions[0].price_open) if positions else 0.0
+        return dataclasses.replace(result, price=price if price > 0 else quoted)
 
     async def modify(self, ticket: int, *, sl: float, tp: float) -> OrderResult:
         """Change a position's stop loss and take profit (0.0 removes one)."""
