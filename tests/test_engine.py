@@ -376,3 +376,31 @@ async def test_a_trades_recorded_profit_is_net_of_commission_fee_and_swap(tmp_pa
         assert trade.profit == pytest.approx(gross - 0.40 - 0.40 - 0.10)  # as the balance moved
     finally:
         await rig.close()
+
+
+class NettingTerminal:
+    """The simulator presenting a netting account (margin mode 0), as many exchange accounts are."""
+
+    def __init__(self, sim: SimTerminal) -> None:
+        self._sim = sim
+
+    def account_info(self) -> Any:
+        info = self._sim.account_info()
+        return None if info is None else info._replace(margin_mode=0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
+async def test_strategies_are_refused_on_a_netting_account(tmp_path: Path) -> None:
+    clock = Clock()
+    rig = await make_rig(tmp_path, clock=clock, sim=NettingTerminal(SimTerminal(seed=7, clock=clock)))
+    try:
+        rig.market.account = await rig.broker.account()  # as the runtime sets it at start
+        assert rig.market.account.hedging is False
+        with pytest.raises(StrategyError) as caught:
+            await rig.engine.start(always_buy(), source="test")
+        assert "this account nets positions (one position per symbol)" in str(caught.value)
+        assert rig.engine.runners == {} and rig.store.get_strategy("always") is None  # nothing half-started
+    finally:
+        await rig.close()

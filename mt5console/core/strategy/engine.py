@@ -32,6 +32,14 @@ from mt5console.core.strategy.tracker import TradeTracker, close_comment
 log = logging.getLogger(__name__)
 
 
+# The engine opens a position per entry and tells a strategy's positions by their magic number; a
+# netting account keeps one position per symbol, merging (or reversing) every strategy's orders into it.
+NETTING_REFUSED = (
+    "this account nets positions (one position per symbol): strategies would merge into and close each "
+    "other's positions there; strategies run on hedging accounts only (the account line at start says which)"
+)
+
+
 class EngineError(Exception):
     """A lifecycle request that cannot be carried out (unknown id, terminal down...)."""
 
@@ -74,6 +82,9 @@ class StrategyEngine:
     async def validate(self, data: Mapping[str, Any] | object) -> tuple[Strategy, SymbolSpec]:
         """Parse a strategy against the terminal's symbol; raise StrategyError naming every fault."""
         strategy = parse_strategy(data)
+        account = self._market.account
+        if account is not None and not account.hedging:
+            raise StrategyError([FieldError("", NETTING_REFUSED)])
         try:
             spec = await self._broker.symbol(strategy.symbol)
         except TerminalUnavailable as error:
