@@ -11,9 +11,9 @@ import pytest
 from mt5console.core.broker.models import Side
 from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import PositionOpened
-from mt5console.core.store import StrategyState, TradeStatus
+from mt5console.core.store import StrategyState, Trade, TradeStatus
 from mt5console.core.strategy.model import StrategyError
-from tests.helpers import Clock, always_buy, make_rig
+from tests.helpers import Clock, Rig, always_buy, make_rig
 
 
 async def test_a_signal_opens_one_position_per_bar_with_magic_and_comment(tmp_path: Path) -> None:
@@ -196,30 +196,34 @@ async def test_restart_resumes_and_recognises_positions_without_duplicate(tmp_pa
         await again.close()
 
 
+async def one_tight_trade_closed(rig: Rig) -> Trade:
+    """A 0.01-lot buy with a 2-pip stop and target, run until its stop or target closes it."""
+    tight = always_buy(
+        rules={
+            "exit": {
+                "stopLoss": {"type": "pips", "value": 2},
+                "takeProfit": {"type": "pips", "value": 2},
+            },
+            "riskManagement": {"lotSize": 0.01, "maxPositions": 1},
+        }
+    )
+    await rig.engine.start(tight, source="test")
+    await rig.market.poll_once()
+    await rig.bar()
+    ticket = (await rig.broker.positions())[0].ticket
+    for _ in range(120):  # a 2-pip stop or target is hit within minutes on EURUSD
+        rig.clock.advance(seconds=30)
+        await rig.market.poll_once()
+        trade = rig.store.trade_by_ticket(ticket)
+        if trade is not None and trade.status == TradeStatus.CLOSED:
+            return trade
+    raise AssertionError(f"#{ticket} was not closed in an hour:\n{rig.text()}")
+
+
 async def test_stop_loss_hit_is_recorded_with_its_reason(tmp_path: Path) -> None:
     rig = await make_rig(tmp_path)
     try:
-        tight = always_buy(
-            rules={
-                "exit": {
-                    "stopLoss": {"type": "pips", "value": 2},
-                    "takeProfit": {"type": "pips", "value": 2},
-                },
-                "riskManagement": {"lotSize": 0.01, "maxPositions": 1},
-            }
-        )
-        await rig.engine.start(tight, source="test")
-        await rig.market.poll_once()
-        await rig.bar()
-        ticket = (await rig.broker.positions())[0].ticket
-        for _ in range(120):  # a 2-pip stop or target is hit within minutes on EURUSD
-            rig.clock.advance(seconds=30)
-            await rig.market.poll_once()
-            trade = rig.store.trade_by_ticket(ticket)
-            if trade is not None and trade.status == TradeStatus.CLOSED:
-                break
-        trade = rig.store.trade_by_ticket(ticket)
-        assert trade is not None and trade.status == TradeStatus.CLOSED
+        trade = await one_tight_trade_closed(rig)
         assert trade.exit_reason in ("sl", "tp")
         assert trade.close_price is not None and trade.profit != 0
     finally:
@@ -349,27 +353,8 @@ async def test_a_trades_recorded_profit_is_net_of_commission_fee_and_swap(tmp_pa
     clock = Clock()
     rig = await make_rig(tmp_path, clock=clock, sim=CostlyTerminal(SimTerminal(seed=7, clock=clock)))
     try:
-        tight = always_buy(
-            rules={
-                "exit": {
-                    "stopLoss": {"type": "pips", "value": 2},
-                    "takeProfit": {"type": "pips", "value": 2},
-                },
-                "riskManagement": {"lotSize": 0.01, "maxPositions": 1},
-            }
-        )
-        await rig.engine.start(tight, source="test")
-        await rig.market.poll_once()
-        await rig.bar()
-        ticket = (await rig.broker.positions())[0].ticket
-        for _ in range(120):
-            rig.clock.advance(seconds=30)
-            await rig.market.poll_once()
-            trade = rig.store.trade_by_ticket(ticket)
-            if trade is not None and trade.status == TradeStatus.CLOSED:
-                break
-        trade = rig.store.trade_by_ticket(ticket)
-        assert trade is not None and trade.status == TradeStatus.CLOSED
+        trade = await one_tight_trade_closed(rig)
+        ticket = trade.ticket
         deals = await rig.broker.position_deals(ticket)
         gross = sum(d.profit for d in deals)
         assert [d.commission for d in deals] == [-0.40, -0.40]  # the fee is kept with the commission
