@@ -19,7 +19,7 @@ from typing import Any
 
 from mt5console.core.commands.bus import Command, CommandBus, CommandResult
 from mt5console.core.events import EventBus
-from mt5console.core.store import Store, StrategyState
+from mt5console.core.store import Store, StrategyRecord, StrategyState
 
 # States a trader put a strategy in, which a launch does not undo.
 _HELD_STATES = (StrategyState.STOPPED, StrategyState.PAUSED)
@@ -39,9 +39,8 @@ def _strategy_id(data: object) -> str | None:
     return None
 
 
-def _held(data: Mapping[str, Any], strategy_id: str, store: Store | None) -> str | None:
-    """Why the strategy of ``data`` is not started again (None: it is started)."""
-    record = None if store is None else store.get_strategy(strategy_id)
+def _held(data: Mapping[str, Any], record: StrategyRecord | None) -> str | None:
+    """Why the strategy of ``data`` (stored as ``record``) is not started again (None: it is started)."""
     if record is None or record.state not in _HELD_STATES or record.definition != dict(data):
         return None
     was = f"{record.state.value}{f' ({record.state_reason})' if record.state_reason else ''}"
@@ -53,10 +52,9 @@ def _held(data: Mapping[str, Any], strategy_id: str, store: Store | None) -> str
     )
 
 
-def _running_as_in(data: Mapping[str, Any], strategy_id: str, store: Store | None) -> bool:
+def _running_as_in(data: Mapping[str, Any], record: StrategyRecord | None) -> bool:
     """The strategy runs already (restored at start) from the very definition in its file: starting
     it again would only replace it by itself, and the log would say "replaced"."""
-    record = None if store is None else store.get_strategy(strategy_id)
     return record is not None and record.state is StrategyState.RUNNING and record.definition == dict(data)
 
 
@@ -94,11 +92,12 @@ async def start_strategy_files(
                 results.append(CommandResult(ok=False, error=message))
                 continue
             first_file_of[strategy_id] = file.name
-            if _running_as_in(data, strategy_id, store):
+            record = None if store is None else store.get_strategy(strategy_id)
+            if _running_as_in(data, record):
                 events.info(strategy_id, f"{strategy_id} runs as {file.name} says (restored at start)")
                 results.append(CommandResult(ok=True, details={"strategyId": strategy_id}))
                 continue
-            held = _held(data, strategy_id, store)
+            held = _held(data, record)
             if held is not None:
                 events.warning(strategy_id, f"{strategy_id} in {file.name} {held}")
                 results.append(CommandResult(ok=False, error=held))
