@@ -74,7 +74,7 @@ async def make_rig(
         compiler=Compiler(metaeditor_path=str(write_standin_metaeditor(tmp_path)), timeout=30),
         ea_control=EAControl(answer_timeout=5, poll_interval=0.02),
         events=events,
-        strategy_of_magic=lambda magic: getattr(store.strategy_by_magic(magic), "id", None),
+        strategy_of_magic=store.strategy_id_of_magic,
     )
     assert broker.terminal is not None
     folders = TerminalFolders.of(broker.terminal)

@@ -42,7 +42,7 @@ from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus
 from mt5console.core.market import MarketData
 from mt5console.core.settings import Settings
-from mt5console.core.store import Store, StrategyRecord
+from mt5console.core.store import Store
 
 BackoffFactory = Callable[[], Backoff]
 
@@ -121,7 +121,7 @@ class AgentLoop:
             broker,
             events=events,
             fetch_artifact=ArtifactFetcher(link.client, settings.artifact_max_bytes),
-            strategy_of_magic=lambda magic: _strategy_id(store.strategy_by_magic(magic)),
+            strategy_of_magic=store.strategy_id_of_magic,
         )
         self.executor = JobExecutor(store, handlers, settings.agent_id, events=events)
         self.heartbeat = Heartbeat(link.client, settings.agent_id, self.metrics, status)
@@ -186,7 +186,3 @@ class AgentLoop:
         await repeat(
             name, step, interval, status=self.status, events=self._events, backoff=self._backoff(), wake=wake
         )
-
-
-def _strategy_id(record: StrategyRecord | None) -> str | None:
-    return None if record is None else record.id

@@ -73,6 +73,11 @@ class StrategyStore(StoreBase):
         with self._read() as session:
             return session.exec(select(StrategyRecord).where(StrategyRecord.magic == magic)).first()
 
+    def strategy_id_of_magic(self, magic: int) -> str | None:
+        """The id of the strategy whose magic number ``magic`` is (None: no strategy of the console)."""
+        record = self.strategy_by_magic(magic)
+        return None if record is None else record.id
+
     def list_strategies(self, state: StrategyState | str | None = None) -> list[StrategyRecord]:
         statement = select(StrategyRecord).order_by(col(StrategyRecord.created_at), col(StrategyRecord.id))
         if state is not None:

@@ -63,12 +63,8 @@ class StrategyEngine:
         self.cache = cache if cache is not None else IndicatorCache()  # an empty cache is falsy
         self.runners: dict[str, StrategyRunner] = {}
         self._unsubscribe: dict[str, Callable[[], None]] = {}
-        self.tracker = TradeTracker(broker, store, events, self._strategy_of_magic)
+        self.tracker = TradeTracker(broker, store, events, store.strategy_id_of_magic)
         market.on_positions(self.tracker.sync)
-
-    def _strategy_of_magic(self, magic: int) -> str | None:
-        record = self._store.strategy_by_magic(magic)
-        return None if record is None else record.id
 
     def _state_changed(self, strategy: Strategy, state: StrategyState, reason: str) -> None:
         self._events.publish(
