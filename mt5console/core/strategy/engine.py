@@ -11,11 +11,11 @@ A strategy is validated whole before anything of it starts: a bad one changes no
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
-from mt5console.core.broker.models import SymbolSpec
+from mt5console.core.broker.models import Position, SymbolSpec
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus, StrategyStateChanged
 from mt5console.core.limits import LimitGuard
@@ -228,17 +228,8 @@ class StrategyEngine:
         record = self._store.get_strategy(strategy_id)
         if record is None:
             raise EngineError(f"no strategy {strategy_id!r} in the store")
-        closed = 0
-        for position in await self._broker.positions(symbol=record.symbol):
-            if position.magic != record.magic:
-                continue
-            try:
-                await self._broker.close_position(
-                    position.ticket, comment=close_comment(strategy_tag(strategy_id), "stop")
-                )
-                closed += 1
-            except BrokerError as error:
-                self._events.error(strategy_id, f"could not close #{position.ticket}: {error}")
+        theirs = [p for p in await self._broker.positions(symbol=record.symbol) if p.magic == record.magic]
+        closed = await self._close_each(theirs, close_comment(strategy_tag(strategy_id), "stop"), strategy_id)
         self._events.info(strategy_id, f"closed {closed} position(s) of the stopped strategy ({by})")
         return closed
 
@@ -252,16 +243,21 @@ class StrategyEngine:
         )
 
     async def close_all(self, *, symbol: str | None = None, by: str) -> int:
-        closed = 0
-        for position in await self._broker.positions(symbol=symbol):
-            try:
-                await self._broker.close_position(
-                    position.ticket, comment=close_comment(f"mt5c:{by}", "close")
-                )
-                closed += 1
-            except BrokerError as error:
-                self._events.error("engine", f"could not close #{position.ticket}: {error}")
+        positions = await self._broker.positions(symbol=symbol)
+        closed = await self._close_each(positions, close_comment(f"mt5c:{by}", "close"), "engine")
         self._events.warning(
             "engine", f"CLOSE ALL{' ' + symbol if symbol else ''} by {by}: {closed} position(s) closed"
         )
+        return closed
+
+    async def _close_each(self, positions: Sequence[Position], comment: str, source: str) -> int:
+        """Close every one of ``positions``; one the terminal refuses is logged and the rest go on.
+        Returns how many were closed."""
+        closed = 0
+        for position in positions:
+            try:
+                await self._broker.close_position(position.ticket, comment=comment)
+                closed += 1
+            except BrokerError as error:
+                self._events.error(source, f"could not close #{position.ticket}: {error}")
         return closed
