@@ -606,12 +606,11 @@ class Broker:
         the order was sent at, so that no trade is ever recorded as opened at 0. On the terminal thread."""
         if result.price > 0:
             return result
-        price = 0.0
-        if result.deal:
-            deals = self._module.history_deals_get(ticket=result.deal) if self._module is not None else None
-            price = float(deals[0].price) if deals else 0.0
-        if price <= 0 and self._module is not None:
-            positions = self._module.positions_get(ticket=result.position)
+        module = self._module  # _send has just used it
+        deals = module.history_deals_get(ticket=result.deal) if result.deal else None
+        price = float(deals[0].price) if deals else 0.0
+        if price <= 0:
+            positions = module.positions_get(ticket=result.position)
             price = float(positions[0].price_open) if positions else 0.0
         return dataclasses.replace(result, price=price if price > 0 else quoted)
 
