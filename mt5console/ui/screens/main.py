@@ -77,7 +77,6 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.model = model
         self.clock = clock
-        self.verbose = verbose
         self.front_end_lines = FrontEndLines(verbose=verbose)
         self.status = StatusLine(model, broker=broker, simulated=simulated, clock=clock)
         self.account = AccountPane()
