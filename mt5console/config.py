@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import platformdirs
 from dotenv import dotenv_values
 
+from mt5console.core.broker.server_clock import offset_from_hours
 from mt5console.core.settings import BROKER_KINDS, Limits, Settings
 
 APP_NAME = "mt5console"
@@ -140,6 +141,28 @@ def _url(raw: object, base: Path) -> str:
     return text.rstrip("/")  # callers append "/agents/..." paths
 
 
+def _hours_from_utc(*, auto: bool) -> Callable[[object, Path], float | str]:
+    """Hours ahead of UTC in whole quarter hours (``3``, ``-4.5``), or ``auto`` where allowed."""
+    accepted = "auto or hours ahead of UTC (e.g. 2, 3 or -4.5)" if auto else "hours ahead of UTC (e.g. 2)"
+
+    def parse(raw: object, base: Path) -> float | str:
+        if isinstance(raw, str) and auto and raw.strip().lower() == "auto":
+            return "auto"
+        try:
+            hours = float(raw.strip()) if isinstance(raw, str) else raw
+        except ValueError:
+            raise _Invalid(f"is not {accepted}") from None
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours):
+            raise _Invalid(f"is not {accepted}")
+        try:
+            offset_from_hours(hours)
+        except ValueError as bad:
+            raise _Invalid(f"is not {accepted}: {bad}") from None
+        return float(hours)
+
+    return parse
+
+
 def _broker(raw: object, base: Path) -> str:
     kind = _string(raw, base).lower()
     if kind not in BROKER_KINDS:
@@ -213,6 +236,12 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("mt5_port", _whole(1, 65535), _T, "mt5linux bridge port"),
     _Option("reconnect_interval", _positive(), _T, "seconds between reconnect attempts"),
     _Option("connect_attempts", _whole(0), _T, "attempts at start before exit code 3 (0 = keep trying)"),
+    _Option(
+        "server_utc_offset",
+        _hours_from_utc(auto=True),
+        _T,
+        "hours the trade server's clock is ahead of UTC, or auto: learned from live ticks (default)",
+    ),
     _Option("data_dir", _path(must_exist=False), _F, "folder of the database and logs"),
     _Option("strategies", _path(must_exist=True), _F, "strategy JSON file or folder to start"),
     _Option("symbols", _symbols, _M, "comma-separated symbols to track"),
@@ -247,6 +276,12 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("sim_data", _path(must_exist=True), "simulator", "CSV of bars to replay as its price feed"),
     _Option("sim_symbol", _string, "simulator", "symbol of the --sim-data bars (default: the file name)"),
     _Option("sim_state", _path(must_exist=False), "simulator", "its account file (default in the data dir)"),
+    _Option(
+        "sim_server_utc_offset",
+        _hours_from_utc(auto=False),
+        "simulator",
+        "hours its trade server's clock is ahead of UTC (default 0)",
+    ),
     _Option("theme", _string, "front end", "theme name"),
     _Option("verbose", _boolean, "front end", "debug log lines", flags=("--verbose", "-v"), switch=True),
     _Option("no_ui", _boolean, "front end", "headless: log lines to stdout", switch=True),

@@ -244,22 +244,23 @@ def test_conversions_put_every_value_in_its_field() -> None:
     """The adapter builds its dataclasses positionally (it is faster): every value must land in the
     field of its name, with the type the dataclass declares and the time in UTC."""
     position = distinct_record(records.TradePosition, time_msc=1_700_000_000_123)
-    converted = Broker._position(position)
+    broker = make_broker(SimTerminal(seed=1))
+    converted = broker._position(position)
     assert_same_named_fields(converted, position, skip={"side", "time"})
     assert converted.side is Side.SELL  # type 1000 + n is not POSITION_TYPE_BUY
-    assert Broker._position(position._replace(type=0)).side is Side.BUY
+    assert broker._position(position._replace(type=0)).side is Side.BUY
     assert converted.time == datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=UTC)
-    assert Broker._position(position._replace(time_msc=0)).time == datetime.fromtimestamp(position.time, UTC)
+    assert broker._position(position._replace(time_msc=0)).time == datetime.fromtimestamp(position.time, UTC)
 
     deal = distinct_record(records.TradeDeal, time_msc=1_700_000_000_999)
-    converted_deal = Broker._deal(deal)
+    converted_deal = broker._deal(deal)
     assert_same_named_fields(converted_deal, deal, skip={"time", "commission"})
     assert converted_deal.commission == deal.commission + deal.fee  # the fee is a charge kept with it
     assert converted_deal.time == datetime(2023, 11, 14, 22, 13, 20, 999_000, tzinfo=UTC)
-    assert Broker._deal(deal._replace(time_msc=0)).time == datetime.fromtimestamp(deal.time, UTC)
+    assert broker._deal(deal._replace(time_msc=0)).time == datetime.fromtimestamp(deal.time, UTC)
 
     tick = distinct_record(records.Tick, time_msc=1_700_000_000_001)
-    converted_tick = Broker._tick("EURUSD", tick)
+    converted_tick = broker._tick("EURUSD", tick)
     assert_same_named_fields(converted_tick, tick, skip={"symbol", "time"})
     assert (converted_tick.symbol, converted_tick.time.tzinfo) == ("EURUSD", UTC)
 

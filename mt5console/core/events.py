@@ -62,6 +62,13 @@ class ReconnectAttempt(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServerClockLearned(Event):
+    """A fresh tick showed the trade server's clock offset (seconds ahead of UTC): worth remembering."""
+
+    offset: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccountUpdated(Event):
     account: AccountState
 

@@ -50,6 +50,7 @@ class BarFeed:
     forming_time: int | None = None  # open time (epoch s) of the bar being formed at the last poll
     closed: np.ndarray | None = None  # the latest closed bars, shared by every subscriber
     loaded: int = 0  # how many bars were asked for at the last fetch
+    offset: int | None = None  # the server clock's offset the bar times were converted with
 
     @property
     def key(self) -> tuple[str, str]:
@@ -117,6 +118,16 @@ class MarketData:
 
     # ----------------------------------------------------------------- polling
 
+    def _held(self, feed: BarFeed, closed: np.ndarray) -> None:
+        """A bar closed while the server's clock is unconfirmed: its time may be hours off, which
+        sessions and the daily loss limit would act on. Strategies skip it, and the log says so."""
+        bar_time = datetime.fromtimestamp(int(closed["time"][-1]), UTC)
+        self._events.warning(
+            "market",
+            f"{feed.symbol} {feed.timeframe}: the bar of {bar_time:%H:%M} closed before a live tick showed "
+            f"the trade server's clock ({self._broker.server_clock.describe()}): strategies skip it",
+        )
+
     async def run(self) -> None:
         """Poll until cancelled; waits quietly while the terminal is reconnecting."""
         while True:
@@ -155,6 +166,11 @@ class MarketData:
         self.last_poll = datetime.now(UTC)
 
     async def _poll_feed(self, feed: BarFeed) -> None:
+        clock = self._broker.server_clock
+        if clock.offset != feed.offset:
+            # The server's clock was learned or changed (broker/server_clock.py): every bar time moved
+            # with it. A fresh look, so that the moved times are never taken for a new bar.
+            feed.forming_time, feed.offset = None, clock.offset
         latest = await self._broker.rates(feed.symbol, feed.timeframe, 1, start_pos=0)
         if len(latest) == 0:
             return
@@ -168,6 +184,9 @@ class MarketData:
         feed.closed, feed.loaded = closed, feed.history
         if first_look or same_bar or len(closed) == 0:
             return  # history (re)loaded within the same bar: nothing closed, no signal
+        if not clock.known:
+            self._held(feed, closed)
+            return
         bar_time = datetime.fromtimestamp(int(closed["time"][-1]), UTC)
         self._events.publish(BarClosed(symbol=feed.symbol, timeframe=feed.timeframe, bar_time=bar_time))
         for subscriber in list(feed.subscribers):

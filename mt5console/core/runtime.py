@@ -22,11 +22,12 @@ from mt5console.core.broker.connect import initialize_kwargs, module_factory
 from mt5console.core.broker.errors import TerminalUnavailable
 from mt5console.core.broker.models import AccountState
 from mt5console.core.broker.mt5 import Broker
+from mt5console.core.broker.server_clock import server_clock_for
 from mt5console.core.commands.bus import CommandBus
 from mt5console.core.commands.files import start_strategy_files
 from mt5console.core.commands.pusher import PusherSource, pusher_source
 from mt5console.core.data_lock import DataDirLock, DataDirUnavailable
-from mt5console.core.events import Event, EventBus, Level, LogLine
+from mt5console.core.events import Event, EventBus, Level, LogLine, ServerClockLearned
 from mt5console.core.logsink import LogSink
 from mt5console.core.market import MarketData
 from mt5console.core.settings import Settings
@@ -110,6 +111,7 @@ class Runtime:
             + (" (SIMULATED terminal: no real money)" if self.simulated else "")
             + f", data in {settings.data_dir}",
         )
+        self._set_server_clock(self.store)
         settings = await self._load_pairing()  # issue 6: a bad agent.json stops here, exit code 2
         try:
             account = await self.broker.connect(attempts=settings.connect_attempts)
@@ -163,6 +165,26 @@ class Runtime:
         self.started = True
 
     # ----------------------------------------------------------------- the platform link (issue 5)
+
+    def _set_server_clock(self, store: Store) -> None:
+        """The adapter's server clock (broker/server_clock.py), before it reads any time; an offset
+        learned later is kept for the next start."""
+        settings = self.settings
+        self.broker.server_clock = server_clock_for(
+            settings.server_utc_offset,
+            simulated=self.simulated,
+            sim_offset_hours=settings.sim_server_utc_offset,
+            remembered=store.remembered_server_offset(),
+        )
+
+        def remember(event: Event) -> None:
+            if isinstance(event, ServerClockLearned):
+                store.remember_server_offset(event.offset)
+
+        self._unsubscribe.append(self.events.subscribe(remember))
+        clock = self.broker.server_clock
+        if clock.offset or not clock.known:  # a terminal on UTC has nothing to say
+            self.events.info("broker", f"trade server's clock: {clock.describe()}")
 
     def _link_platform(self) -> None:
         """Queue trade events and command acks for the platform (with --api-url and an agent id)."""

@@ -35,6 +35,9 @@ class Settings:
     mt5_port: int = 18812
     reconnect_interval: float = 10.0  # seconds between initialize() attempts while the terminal is lost
     connect_attempts: int = 3  # attempts at start before exiting with code 3 (0 = keep trying)
+    # Hours the trade server's clock is ahead of UTC, or "auto": learned from live ticks
+    # (broker/server_clock.py). The simulator's is its own --sim-server-utc-offset.
+    server_utc_offset: float | str = "auto"
 
     # files
     config_path: Path | None = None
@@ -76,6 +79,7 @@ class Settings:
     sim_data: Path | None = None
     sim_symbol: str | None = None  # which symbol --sim-data holds; default: read from its file name
     sim_state: Path | None = None  # default: <data_dir>/sim_state.db
+    sim_server_utc_offset: float = 0.0  # hours its trade server's clock is ahead of UTC
 
     # front end
     theme: str = "mt5-dark"

@@ -41,6 +41,7 @@ def module_factory(settings: Settings) -> Callable[[], Any]:
                 data=settings.sim_data,
                 symbol=settings.sim_symbol if settings.sim_data is not None else None,
                 state_path=settings.sim_state_path,
+                server_utc_offset=settings.sim_server_utc_offset,
             )
 
         return open_simulator

@@ -37,7 +37,14 @@ from mt5console.core.broker.models import (
     Tick,
 )
 from mt5console.core.broker.retcodes import SUCCESS_RETCODES, describe_retcode
-from mt5console.core.events import EventBus, ReconnectAttempt, TerminalConnected, TerminalLost
+from mt5console.core.broker.server_clock import ServerClock
+from mt5console.core.events import (
+    EventBus,
+    ReconnectAttempt,
+    ServerClockLearned,
+    TerminalConnected,
+    TerminalLost,
+)
 from mt5console.core.timeframes import timeframe_value
 
 log = logging.getLogger(__name__)
@@ -138,6 +145,7 @@ class Broker:
         reconnect_interval: float = 10.0,
         pip_overrides: Mapping[str, float] | None = None,
         inline: bool = False,
+        server_clock: ServerClock | None = None,
     ) -> None:
         # The module is created on the terminal thread at the first connect: the mt5linux proxy opens
         # its connection in its constructor, and the simulator loads its saved state there.
@@ -152,6 +160,9 @@ class Broker:
         # in-process, never blocks and is driven by the loop itself; a thread hop per call would
         # cost more than the whole bar. Live use always has the dedicated thread.
         self._inline = inline
+        # The terminal's times are the trade server's: converted to UTC with this clock's offset,
+        # both ways (server_clock.py). Default: a terminal that keeps UTC (the replay, the tests).
+        self.server_clock = server_clock or ServerClock.fixed()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt5-terminal")
         self._connected = False
         self._closing = False
@@ -373,21 +384,23 @@ class Broker:
             self._raw("symbol_select", name, True)
         return symbol_spec(info, self._pip_overrides.get(name))
 
-    @staticmethod
-    def _tick(symbol: str, raw: Any) -> Tick:
+    def _tick(self, symbol: str, raw: Any) -> Tick:
         time_msc = int(raw.time_msc) or int(raw.time) * 1000
+        clock = self.server_clock
+        if clock.watching:
+            clock.observe(symbol, time_msc)
         return Tick(
             symbol,
-            _utc(time_msc / 1000),  # time
+            _utc((time_msc - clock.offset_ms) / 1000),  # time
             float(raw.bid),
             float(raw.ask),
             float(raw.last),
             int(raw.volume),
         )
 
-    @staticmethod
-    def _position(raw: Any) -> Position:
+    def _position(self, raw: Any) -> Position:
         time_msc = int(raw.time_msc)
+        offset = self.server_clock.offset
         return Position(
             int(raw.ticket),
             str(raw.symbol),
@@ -401,13 +414,13 @@ class Broker:
             float(raw.swap),
             int(raw.magic),
             str(raw.comment),
-            _utc_ms(time_msc) if time_msc else _utc(int(raw.time)),  # time
+            _utc_ms(time_msc - offset * 1000) if time_msc else _utc(int(raw.time) - offset),  # time
             int(raw.identifier),
         )
 
-    @staticmethod
-    def _deal(raw: Any) -> Deal:
+    def _deal(self, raw: Any) -> Deal:
         time_msc = int(raw.time_msc)
+        offset = self.server_clock.offset
         return Deal(
             int(raw.ticket),
             int(raw.order),
@@ -425,7 +438,7 @@ class Broker:
             float(raw.swap),
             int(raw.magic),
             str(raw.comment),
-            _utc_ms(time_msc) if time_msc else _utc(int(raw.time)),  # time
+            _utc_ms(time_msc - offset * 1000) if time_msc else _utc(int(raw.time) - offset),  # time
         )
 
     # ----------------------------------------------------------------- reads
@@ -447,7 +460,19 @@ class Broker:
         return self._specs.get(name) or await self.symbol(name)
 
     async def tick(self, symbol: str) -> Tick:
-        return await self._call(lambda: self._tick(symbol, self._raw("symbol_info_tick", symbol)))
+        tick = await self._call(lambda: self._tick(symbol, self._raw("symbol_info_tick", symbol)))
+        self._tell_clock_notes()
+        return tick
+
+    def _tell_clock_notes(self) -> None:
+        """Say what the ticks just read taught about the server's clock (on the loop, not the thread)."""
+        for note in self.server_clock.take_notes():
+            if note.warning:
+                self._events.warning("broker", note.message)
+            else:
+                self._events.info("broker", note.message)
+            if note.learned is not None:
+                self._events.publish(ServerClockLearned(offset=note.learned))
 
     async def ticks(self, symbols: Iterable[str]) -> dict[str, Tick]:
         """The latest tick of each symbol in one hop; symbols without a tick are left out."""
@@ -466,7 +491,9 @@ class Broker:
                     found[name] = self._tick(name, raw)
             return found
 
-        return await self._call(work)
+        found = await self._call(work)
+        self._tell_clock_notes()
+        return found
 
     async def rates(self, symbol: str, timeframe: str, count: int, start_pos: int = 0) -> np.ndarray:
         """``count`` bars ending ``start_pos`` bars back (0 = including the forming bar), oldest first."""
@@ -475,18 +502,39 @@ class Broker:
         def work() -> np.ndarray:
             # The module hands out a fresh array per call (the bridge a proxy, made local here), so
             # asarray copies only when it must.
-            return np.asarray(self._raw("copy_rates_from_pos", symbol, frame, start_pos, count))
+            return self._utc_rates(
+                np.asarray(self._raw("copy_rates_from_pos", symbol, frame, start_pos, count))
+            )
 
         return await self._call(work)
+
+    def _utc_rates(self, rates: np.ndarray) -> np.ndarray:
+        """Bars with their open times in UTC (a copy, when the server's clock is not UTC)."""
+        offset = self.server_clock.offset
+        if offset == 0 or len(rates) == 0:
+            return rates
+        shifted = np.array(rates, copy=True)
+        shifted["time"] -= offset
+        return shifted
 
     async def rates_range(
         self, symbol: str, timeframe: str, date_from: datetime, date_to: datetime
     ) -> np.ndarray:
         frame = timeframe_value(timeframe)
-        start, end = _epoch(date_from), _epoch(date_to)
-        return await self._call(
-            lambda: np.array(self._raw("copy_rates_range", symbol, frame, start, end), copy=True)
-        )
+
+        def work() -> np.ndarray:
+            offset = self.server_clock.offset  # the module reads dates in server time
+            found = np.array(
+                self._raw(
+                    "copy_rates_range", symbol, frame, _epoch(date_from) + offset, _epoch(date_to) + offset
+                ),
+                copy=True,
+            )
+            if offset and len(found):
+                found["time"] -= offset
+            return found
+
+        return await self._call(work)
 
     async def positions(self, symbol: str | None = None, ticket: int | None = None) -> tuple[Position, ...]:
         def work() -> tuple[Position, ...]:
@@ -508,7 +556,12 @@ class Broker:
         start, end = _epoch(date_from), _epoch(date_to)
         if position is not None:
             return await self.position_deals(position)
-        return await self._call(lambda: tuple(map(self._deal, self._raw("history_deals_get", start, end))))
+
+        def work() -> tuple[Deal, ...]:
+            offset = self.server_clock.offset  # the module reads dates in server time
+            return tuple(map(self._deal, self._raw("history_deals_get", start + offset, end + offset)))
+
+        return await self._call(work)
 
     async def position_deals(self, position: int) -> tuple[Deal, ...]:
         """Every deal of one position, whenever done: MT5's ``history_deals_get(position=...)``

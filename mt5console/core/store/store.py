@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from mt5console.core.store.jobs import JobStore
+from mt5console.core.store.meta import MetaStore
 from mt5console.core.store.outbox import OutboxStore
 from mt5console.core.store.partial_plans import PartialPlanStore
 from mt5console.core.store.strategies import StrategyStore
 from mt5console.core.store.trades import TradeStore
 
 
-class Store(StrategyStore, TradeStore, JobStore, OutboxStore, PartialPlanStore):
+class Store(StrategyStore, TradeStore, JobStore, OutboxStore, PartialPlanStore, MetaStore):
     """mt5console.db: ``Store(settings.database_path)``. A synchronous API; every method is one short
     transaction committed (to disk: WAL, synchronous=FULL) before it returns, so that callers write
     first and act or acknowledge after. Safe to share between threads and processes (each call

@@ -8,6 +8,7 @@ would have done meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ class SimEngine:
         balance: float,
         login: int,
         leverage: int,
+        server_offset: int = 0,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, not {seed!r}")
@@ -74,11 +76,14 @@ class SimEngine:
             raise ValueError(f"replay must be 'realtime' or 'stepped', not {replay!r}")
         self.seed = seed
         self.leverage = leverage
+        # The trade server's clock, seconds ahead of UTC: every time the terminal hands out or reads
+        # is on it, as a real server's are (bars then bucket on the server's midnight, too).
+        self.server_offset = server_offset
         self.feeds: dict[str, Feed] = {name: WalkFeed(spec, seed) for name, spec in SYMBOLS.items()}
         self.replay: ReplayFeed | None = None
         self.stepped = replay == "stepped"
         if data is not None:
-            self.replay = self._load_replay(data, symbol, timeframe, spread)
+            self.replay = self._load_replay(data, symbol, timeframe, spread, server_offset)
             self.feeds[self.replay.spec.name] = self.replay
         elif self.stepped or symbol is not None or timeframe is not None:
             raise ValueError(
@@ -101,7 +106,7 @@ class SimEngine:
 
     @staticmethod
     def _load_replay(
-        data: ReplayData, symbol: str | None, timeframe: str | int | None, spread: int | None
+        data: ReplayData, symbol: str | None, timeframe: str | int | None, spread: int | None, offset: int
     ) -> ReplayFeed:
         if symbol is not None:
             name = symbol
@@ -119,6 +124,10 @@ class SimEngine:
             bars = bars_from_rates(data, timeframe=timeframe, default_spread=default_spread)
         else:
             bars = load_bars(Path(data), timeframe=timeframe, default_spread=default_spread)
+        if offset:  # the bars' times are UTC (INTERFACE.md "Replay"); the server shows them on its clock
+            bars = dataclasses.replace(
+                bars, bars=dataclasses.replace(bars.bars, time=bars.bars.time + offset)
+            )
         return ReplayFeed(spec, bars)
 
     def _open_ledger(self, balance: float, login: int) -> Ledger:
@@ -144,7 +153,7 @@ class SimEngine:
                 "the simulator's clock returned a naive datetime; it must be timezone aware (UTC)"
             )
         # Time never runs backwards for the terminal, even if an injected clock does.
-        self._last_ms = max(self._last_ms, int(now.timestamp() * 1000))
+        self._last_ms = max(self._last_ms, int(now.timestamp() * 1000) + self.server_offset * 1000)
         return self._last_ms
 
     def quote(self, symbol: str) -> Quote | None:

@@ -32,6 +32,7 @@ from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from mt5console.core.broker.server_clock import offset_from_hours
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim import info, money
 from mt5console.core.broker.sim import records as r
@@ -120,6 +121,7 @@ class SimTerminal(c.ModuleConstants):
         balance: float = 10_000.0,
         login: int = DEFAULT_LOGIN,
         leverage: int = 100,
+        server_utc_offset: float = 0.0,
     ) -> None:
         """A terminal with a USD hedging demo account (leverage 1:100) and seven symbols.
 
@@ -134,9 +136,18 @@ class SimTerminal(c.ModuleConstants):
         - ``clock``: returns the current time (timezone aware); default the system clock.
         - ``state_path``: a SQLite file that keeps the account across terminals (state.py).
         - ``balance``, ``login``, ``leverage``: the account's, when it is new (a saved one keeps its own).
+        - ``server_utc_offset``: hours the trade server's clock is ahead of UTC (whole quarter hours).
+          Like a real terminal's, every time handed out (ticks, bars, positions, deals) and every date
+          read (``copy_rates_range``, ``history_deals_get``) is then on the server's clock, replayed
+          bars (in UTC) included; 0, the default, is a server that keeps UTC.
         Bad arguments raise ValueError naming what is wrong.
         """
+        try:
+            offset = offset_from_hours(server_utc_offset)
+        except (TypeError, ValueError) as bad:
+            raise ValueError(f"server_utc_offset: {bad}") from None
         self._engine = SimEngine(
+            server_offset=offset,
             seed=seed,
             data=data,
             symbol=symbol,
