@@ -389,3 +389,31 @@ async def test_strategies_are_refused_on_a_netting_account(tmp_path: Path) -> No
         assert rig.engine.runners == {} and rig.store.get_strategy("always") is None  # nothing half-started
     finally:
         await rig.close()
+
+
+class EmptyTickTerminal:
+    """The simulator answering with an empty tick (bid and ask 0), as a real terminal can right after a
+    symbol is selected into Market Watch."""
+
+    def __init__(self, sim: SimTerminal) -> None:
+        self._sim = sim
+
+    def symbol_info_tick(self, symbol: str) -> Any:
+        tick = self._sim.symbol_info_tick(symbol)
+        return None if tick is None else tick._replace(bid=0.0, ask=0.0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
+async def test_an_empty_tick_refuses_the_entry_instead_of_pricing_it_at_zero(tmp_path: Path) -> None:
+    clock = Clock()
+    rig = await make_rig(tmp_path, clock=clock, sim=EmptyTickTerminal(SimTerminal(seed=7, clock=clock)))
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        assert await rig.broker.positions() == ()
+        assert "no EURUSD price yet (the terminal's tick has no bid/ask)" in rig.text()
+    finally:
+        await rig.close()

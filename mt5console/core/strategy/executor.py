@@ -260,6 +260,9 @@ class StrategyRunner:
                     self._blocked(when, f"{verdict.name} filter: {verdict.reason}")
                     return None
         price = tick.ask if side is Side.BUY else tick.bid
+        if not price > 0:  # a symbol just selected into Market Watch can answer with an empty tick
+            self._blocked(when, f"no {strategy.symbol} price yet (the terminal's tick has no bid/ask)")
+            return None
         try:
             levels = initial_levels(strategy.exits, side, price, self.spec, bars)
         except ValueError as error:
