@@ -327,3 +327,40 @@ async def test_a_fill_answered_without_a_price_is_recorded_at_the_real_one(place
         assert result.price == position.price_open > 0  # never a trade opened at 0
     finally:
         await broker.close()
+
+
+class NettingServer:
+    """The simulator presenting a netting account whose one EURUSD position takes every order: each
+    deal belongs to the position the first order opened, as a netting trade server books it."""
+
+    def __init__(self, sim: SimTerminal) -> None:
+        self._sim = sim
+        self.first_position = 0
+
+    def account_info(self) -> Any:
+        info = self._sim.account_info()
+        return None if info is None else info._replace(margin_mode=0)  # ACCOUNT_MARGIN_MODE_RETAIL_NETTING
+
+    def history_deals_get(self, *args: Any, **kwargs: Any) -> Any:
+        deals = self._sim.history_deals_get(*args, **kwargs)
+        if deals is None or not self.first_position:
+            return deals
+        return tuple(d._replace(position_id=self.first_position) if d.type in (0, 1) else d for d in deals)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
+async def test_on_a_netting_account_an_orders_position_is_the_one_its_deal_joined() -> None:
+    server = NettingServer(SimTerminal(seed=3, clock=Clock()))
+    broker = make_broker(server)
+    try:
+        await broker.connect()
+        first = await broker.open_market("EURUSD", Side.BUY, 0.10)
+        assert first.position == first.order  # the first order opens the position: its own ticket
+        server.first_position = first.position
+        second = await broker.open_market("EURUSD", Side.BUY, 0.10)
+        assert second.order != first.order
+        assert second.position == first.position, "the order joined the one position, not a new one"
+    finally:
+        await broker.close()

@@ -163,6 +163,9 @@ class Broker:
         # The terminal's times are the trade server's: converted to UTC with this clock's offset,
         # both ways (server_clock.py). Default: a terminal that keeps UTC (the replay, the tests).
         self.server_clock = server_clock or ServerClock.fixed()
+        # Whether the account nets positions (one per symbol), as its last account_info said: an
+        # order's position is then the one it merged into, not the order's own ticket.
+        self._netting = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mt5-terminal")
         self._connected = False
         self._closing = False
@@ -360,6 +363,7 @@ class Broker:
 
     def _account_state(self) -> AccountState:
         info = self._raw("account_info")
+        self._netting = int(info.margin_mode) != ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
         return AccountState(
             int(info.login),
             str(info.server),
@@ -649,7 +653,8 @@ class Broker:
                 "type_time": ORDER_TIME_GTC,
                 "type_filling": self._filling(spec.filling_mode),
             }
-            return self._with_fill_price(self._send(request, 0), quoted)
+            result = self._with_fill_price(self._send(request, 0), quoted)
+            return self._with_netted_position(result) if self._netting else result
 
         return await self._call(work)
 
@@ -666,6 +671,13 @@ class Broker:
             positions = module.positions_get(ticket=result.position)
             price = float(positions[0].price_open) if positions else 0.0
         return dataclasses.replace(result, price=price if price > 0 else quoted)
+
+    def _with_netted_position(self, result: OrderResult) -> OrderResult:
+        """On a netting account an order joins (or reduces, or reverses) the symbol's one position,
+        whose ticket is the order that first opened it: the deal says which. On the terminal thread."""
+        deals = self._module.history_deals_get(ticket=result.deal) if result.deal else None
+        position = int(deals[0].position_id) if deals else 0
+        return dataclasses.replace(result, position=position) if position else result
 
     async def modify(self, ticket: int, *, sl: float, tp: float) -> OrderResult:
         """Change a position's stop loss and take profit (0.0 removes one)."""
