@@ -51,6 +51,7 @@ class BarFeed:
     closed: np.ndarray | None = None  # the latest closed bars, shared by every subscriber
     loaded: int = 0  # how many bars were asked for at the last fetch
     offset: int | None = None  # the server clock's offset the bar times were converted with
+    held: int = 0  # closed bars skipped while the server's clock was unconfirmed (said once)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -121,11 +122,15 @@ class MarketData:
     def _held(self, feed: BarFeed, closed: np.ndarray) -> None:
         """A bar closed while the server's clock is unconfirmed: its time may be hours off, which
         sessions and the daily loss limit would act on. Strategies skip it, and the log says so."""
+        feed.held += 1
+        if feed.held > 1:
+            return  # said at the first: a wrong computer clock would repeat it every bar
         bar_time = datetime.fromtimestamp(int(closed["time"][-1]), UTC)
         self._events.warning(
             "market",
             f"{feed.symbol} {feed.timeframe}: the bar of {bar_time:%H:%M} closed before a live tick showed "
-            f"the trade server's clock ({self._broker.server_clock.describe()}): strategies skip it",
+            f"the trade server's clock ({self._broker.server_clock.describe()}): strategies skip it, and "
+            "every bar until a live tick does",
         )
 
     async def run(self) -> None:
