@@ -559,7 +559,8 @@ class SimTerminal(c.ModuleConstants):
 
     @property
     def current_time(self) -> datetime:
-        """The simulator's "now" (the clock, or the replay's position when stepping)."""
+        """The simulator's "now" (the clock, or the replay's position when stepping), on its trade
+        server's clock: ``server_utc_offset`` hours ahead of UTC, as the times it hands out are."""
         return datetime.fromtimestamp(self._engine.now_ms() / 1000, UTC)
 
     @property
