@@ -64,6 +64,17 @@ def order_history(mt5: SimTerminal, *dates: Any, **filters: Any) -> tuple[TradeO
     return found
 
 
+class SimFront:
+    """A test's terminal: the simulator behind a wrapper that changes some of its answers. Every
+    function the subclass does not define is the simulator's own."""
+
+    def __init__(self, sim: Any) -> None:
+        self._sim = sim
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+
 @dataclass
 class Rig:
     """The core's parts wired as the runtime wires them, on a simulator with a hand-moved clock."""

@@ -16,7 +16,7 @@ from mt5console.core.broker.models import Side
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.sim import SimTerminal, records
 from mt5console.core.events import Event, EventBus, ReconnectAttempt, TerminalConnected, TerminalLost
-from tests.helpers import Clock
+from tests.helpers import Clock, SimFront
 
 
 class ThreadRecorder:
@@ -329,12 +329,12 @@ async def test_a_fill_answered_without_a_price_is_recorded_at_the_real_one(place
         await broker.close()
 
 
-class NettingServer:
+class NettingServer(SimFront):
     """The simulator presenting a netting account whose one EURUSD position takes every order: each
     deal belongs to the position the first order opened, as a netting trade server books it."""
 
     def __init__(self, sim: SimTerminal) -> None:
-        self._sim = sim
+        super().__init__(sim)
         self.first_position = 0
 
     def account_info(self) -> Any:
@@ -346,9 +346,6 @@ class NettingServer:
         if deals is None or not self.first_position:
             return deals
         return tuple(d._replace(position_id=self.first_position) if d.type in (0, 1) else d for d in deals)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sim, name)
 
 
 async def test_on_a_netting_account_an_orders_position_is_the_one_its_deal_joined() -> None:

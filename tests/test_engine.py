@@ -13,7 +13,7 @@ from mt5console.core.broker.sim import SimTerminal
 from mt5console.core.events import PositionOpened
 from mt5console.core.store import StrategyState, Trade, TradeStatus
 from mt5console.core.strategy.model import StrategyError
-from tests.helpers import Clock, Rig, always_buy, make_rig
+from tests.helpers import Clock, Rig, SimFront, always_buy, make_rig
 
 
 async def test_a_signal_opens_one_position_per_bar_with_magic_and_comment(tmp_path: Path) -> None:
@@ -329,12 +329,9 @@ async def test_a_platform_jobs_position_found_at_start_is_said_to_be_the_jobs(tm
         await rig.close()
 
 
-class CostlyTerminal:
+class CostlyTerminal(SimFront):
     """The simulator with an ECN account's costs on every deal: a commission and a fee on each, and a
     swap on the close (the simulator itself charges none)."""
-
-    def __init__(self, sim: SimTerminal) -> None:
-        self._sim = sim
 
     def history_deals_get(self, *args: Any, **kwargs: Any) -> Any:
         deals = self._sim.history_deals_get(*args, **kwargs)
@@ -344,9 +341,6 @@ class CostlyTerminal:
             d._replace(commission=-0.35, fee=-0.05, swap=-0.10 if d.entry else 0.0) if d.type in (0, 1) else d
             for d in deals
         )
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sim, name)
 
 
 async def test_a_trades_recorded_profit_is_net_of_commission_fee_and_swap(tmp_path: Path) -> None:
@@ -363,18 +357,12 @@ async def test_a_trades_recorded_profit_is_net_of_commission_fee_and_swap(tmp_pa
         await rig.close()
 
 
-class NettingTerminal:
+class NettingTerminal(SimFront):
     """The simulator presenting a netting account (margin mode 0), as many exchange accounts are."""
-
-    def __init__(self, sim: SimTerminal) -> None:
-        self._sim = sim
 
     def account_info(self) -> Any:
         info = self._sim.account_info()
         return None if info is None else info._replace(margin_mode=0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sim, name)
 
 
 async def test_strategies_are_refused_on_a_netting_account(tmp_path: Path) -> None:
@@ -391,19 +379,13 @@ async def test_strategies_are_refused_on_a_netting_account(tmp_path: Path) -> No
         await rig.close()
 
 
-class EmptyTickTerminal:
+class EmptyTickTerminal(SimFront):
     """The simulator answering with an empty tick (bid and ask 0), as a real terminal can right after a
     symbol is selected into Market Watch."""
-
-    def __init__(self, sim: SimTerminal) -> None:
-        self._sim = sim
 
     def symbol_info_tick(self, symbol: str) -> Any:
         tick = self._sim.symbol_info_tick(symbol)
         return None if tick is None else tick._replace(bid=0.0, ask=0.0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sim, name)
 
 
 async def test_an_empty_tick_refuses_the_entry_instead_of_pricing_it_at_zero(tmp_path: Path) -> None:
