@@ -188,3 +188,69 @@ def test_a_version_1_database_gains_the_partial_plans_table(tmp_path: Path) -> N
     version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     connection.close()
     assert version == (str(SCHEMA_VERSION),) == ("2",)
+
+
+async def a_lost_answer_position(rig: Rig, volume: float = 0.04) -> int:
+    """What a filled order whose answer never came leaves: the strategy's position (its magic, its
+    entry comment, its stop), with no trade record or plan of the console's."""
+    runner = rig.engine.runners["always"]
+    tick = await rig.broker.tick("EURUSD")
+    opened = await rig.broker.open_market(
+        "EURUSD",
+        Side.BUY,
+        volume,
+        sl=round(tick.ask - 3 * EURUSD.pip, EURUSD.digits),
+        tp=round(tick.ask + 500 * EURUSD.pip, EURUSD.digits),
+        magic=runner.magic,
+        comment=f"{runner.tag}:e0",
+    )
+    return opened.position
+
+
+async def test_a_position_found_without_its_plan_takes_up_its_partial_exits(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(managing_only(), source="test")
+        await rig.market.poll_once()
+        ticket = await a_lost_answer_position(rig)
+
+        async def first_level_fired() -> bool:
+            positions = await rig.broker.positions()
+            return not positions or positions[0].volume < 0.04 - 1e-9
+
+        await bars_until(rig, first_level_fired)
+        assert f"always: took up the partial exits of #{ticket}, found without a plan" in rig.text()
+        if await rig.broker.positions():  # level 1 took a quarter (else its stop hit first)
+            assert f"always: closed 0.01 lots of #{ticket} (partial)" in rig.lines()
+            assert rig.store.partial_plans("always")[ticket]["fired"] == [0]
+    finally:
+        await rig.close()
+
+
+async def test_a_position_found_without_its_plan_and_partly_closed_keeps_only_its_stops(
+    tmp_path: Path,
+) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(managing_only(), source="test")
+        await rig.market.poll_once()
+        ticket = await a_lost_answer_position(rig)
+        await rig.broker.close_position(ticket, volume=0.01)  # a partial close the console has no plan of
+        await rig.bar()
+        await rig.bar()
+        warning = (
+            f"always: #{ticket} was found without its partial-exit plan and partly closed already: its "
+            "partial exits are not taken (its stop and target stay)"
+        )
+        assert rig.lines().count(warning) == 1
+        assert rig.store.partial_plans("always") == {}
+    finally:
+        await rig.close()
+
+
+def managing_only() -> dict[str, Any]:
+    """The partial strategy with an entry that never holds (close < 0): it only manages what it finds."""
+    never = {"side": "buy", "conditions": [{"indicator": "close", "condition": "less_than", "value": 0}]}
+    strategy = partial_strategy()
+    strategy["rules"]["entry"] = never
+    return strategy

@@ -40,9 +40,9 @@ from mt5console.core.strategy.indicators import IndicatorCache
 from mt5console.core.strategy.model import RiskMethod, Strategy
 from mt5console.core.strategy.operands import Operand, parse_operand, warmup_bars
 from mt5console.core.strategy.partial_book import PartialBook, PlanStore
-from mt5console.core.strategy.partials import CloseVolume, MoveStop, PartialPlan
+from mt5console.core.strategy.partials import CloseVolume, MoveStop, PartialPlan, PartialPlanError
 from mt5console.core.strategy.risk import size_position
-from mt5console.core.strategy.tracker import TradeTracker, close_comment
+from mt5console.core.strategy.tracker import CLOSING_ENTRIES, TradeTracker, close_comment
 from mt5console.core.timeframes import TIMEFRAME_SECONDS
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class StrategyRunner:
         # strategy", so a bar on which a buy block and a sell block both hold opens one position.
         self._gate = EntryGate()
         self._plans = PartialBook(strategy.strategy_id, spec, plan_store, events)
+        self._looked_at: set[int] = set()  # positions found without a plan, looked at once
         self.tag = strategy_tag(strategy.strategy_id)
         # Without an enabled filter there is nothing to check, so no context (and no data) to gather.
         self._filtered = any(
@@ -360,7 +361,7 @@ class StrategyRunner:
         spread = self.spec.spread * self.spec.point  # bars are bid prices; a sell is closed at the ask
         still_open = []
         for position in positions:
-            plan = self._plans.get(position.ticket)
+            plan = self._plans.get(position.ticket) or await self._plan_for_found(position)
             if plan is None:
                 still_open.append(position)
                 continue
@@ -382,6 +383,45 @@ class StrategyRunner:
             if not closed_all:
                 still_open.append(position)
         return still_open
+
+    async def _plan_for_found(self, position: Position) -> PartialPlan | None:
+        """A plan for a position of this strategy found without one, made as at its opening when it is
+        still whole: its order was filled but the answer never came (the terminal went away during
+        order_send), or the console died between the fill and the plan. Looked at once per position."""
+        ticket = position.ticket
+        if ticket in self._looked_at:
+            return None
+        self._looked_at.add(ticket)
+        strategy_id = self.strategy.strategy_id
+        if not position.sl:
+            return None  # levels are in R, measured from the stop: nothing to measure from
+        deals = await self._broker.position_deals(ticket)
+        if any(deal.entry in CLOSING_ENTRIES for deal in deals):
+            self._events.warning(
+                strategy_id,
+                f"#{ticket} was found without its partial-exit plan and partly closed already: its "
+                "partial exits are not taken (its stop and target stay)",
+            )
+            return None
+        risk = abs(position.price_open - position.sl)
+        try:
+            plan = PartialPlan.create(
+                self.strategy.exits.partial,
+                position.side,
+                position.price_open,
+                risk,
+                position.volume,
+                self.spec,
+            )
+        except PartialPlanError as error:
+            self._events.warning(strategy_id, f"the partial exits of #{ticket} cannot be taken up: {error}")
+            return None
+        self._plans.keep(ticket, plan)
+        self._say(
+            f"took up the partial exits of #{ticket}, found without a plan: measured from its entry "
+            f"{position.price_open} and stop {position.sl}"
+        )
+        return plan
 
     async def _close(self, position: Position, volume: float | None, reason: str) -> bool:
         """Close a position (or ``volume`` of it); True when nothing of it is left open."""

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEAL_ENTRY_OUT = 1
 DEAL_ENTRY_OUT_BY = 3
+CLOSING_ENTRIES = (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)  # the deals that close (part of) a position
 DEAL_REASON_SL = 4
 DEAL_REASON_TP = 5
 DEAL_REASON_SO = 6
@@ -244,7 +245,7 @@ class TradeTracker:
             self._events.warning("trades", f"could not read the deals of position #{ticket}: {error}")
             return None
         ordered = sorted(deals, key=lambda d: (d.time, d.ticket))
-        outs = [d for d in ordered if d.entry in (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)]
+        outs = [d for d in ordered if d.entry in CLOSING_ENTRIES]
         if not outs:
             return None
         # Net of costs: the commission (and fee) of the opening deal and of every close, and the swap,
