@@ -16,6 +16,7 @@ from pathlib import Path
 from time import monotonic
 from typing import TextIO
 
+from mt5console.core.broker.server_clock import offset_from_hours
 from mt5console.core.replay import ReplayError, ReplayResult, run_replay
 from mt5console.core.replay_report import ReplayTrade
 from mt5console.core.strategy.model import StrategyError
@@ -63,8 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="POINTS",
         help="spread for bars without one (default: the symbol's typical spread)",
     )
+    parser.add_argument(
+        "--data-utc-offset",
+        type=_hours,
+        metavar="HOURS",
+        help="hours the bars' times are ahead of UTC, e.g. 2 for bars exported by a MetaTrader whose "
+        "trade server runs at UTC+2 (default: the times are UTC)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return parser
+
+
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+        offset_from_hours(hours)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hours ahead of UTC: {error}") from None
+    return hours
 
 
 class ProgressBar:
@@ -155,7 +172,7 @@ def render_table(result: ReplayResult) -> str:
         f"net profit {summary.net_profit:,.2f}; max drawdown {summary.max_drawdown:,.2f} (of closed trades); "
         f"profit factor {factor}",
     ]
-    return "\n".join(lines + refusal_lines(result))
+    return "\n".join(lines + refusal_lines(result) + [f"note: {note}" for note in result.notes])
 
 
 def refusal_lines(result: ReplayResult) -> list[str]:
@@ -194,6 +211,7 @@ def replay_main(argv: Sequence[str]) -> int:
             timeframe=args.timeframe,
             spread=args.spread,
             progress=progress,
+            data_utc_offset=args.data_utc_offset,
         )
     except StrategyError as error:
         print(f"{args.strategy}: invalid strategy", file=sys.stderr)
@@ -210,7 +228,10 @@ def replay_main(argv: Sequence[str]) -> int:
             progress.clear()
     if args.json:
         print(json.dumps(result.to_json()))
-        for line in refusal_lines(result):  # beside the JSON, whose shape is the contract's
+        for line in (
+            *refusal_lines(result),
+            *(f"note: {note}" for note in result.notes),
+        ):  # beside the JSON, whose shape is the contract's
             print(line, file=sys.stderr)
     else:
         print(render_table(result))

@@ -49,6 +49,13 @@ from mt5console.core.strategy.model import Strategy, parse_strategy
 from mt5console.core.timeframes import TIMEFRAME_SECONDS
 
 START_BALANCE: Final = 10_000.0
+# MetaTrader's "Export bars" stamps bars in its trade server's time (often UTC+2 or +3), and the replay
+# judges sessions in UTC: hours off, silently, unless the reader is told.
+SERVER_TIME_NOTE: Final = (
+    "these bars look like MetaTrader's own export (<DATE> and <TIME> columns), whose times are its trade "
+    "server's, often UTC+2 or UTC+3, while sessions and the times shown are UTC: if the server's clock is "
+    "not UTC, give --data-utc-offset HOURS"
+)
 SOURCE: Final = "replay"
 
 # Called now and then with (bars replayed so far, bars in all).
@@ -73,6 +80,7 @@ class ReplayResult:
     # most one per operand, however many bars; without it, one per operand per turn.
     indicator_misses: int
     refusals: tuple[Refusal, ...] = ()  # entries the engine refused, by reason (not in the JSON)
+    notes: tuple[str, ...] = ()  # what the reader of the result should know about the data (not in the JSON)
 
     @property
     def bars_per_second(self) -> float:
@@ -173,12 +181,15 @@ async def run_replay_async(
     timeframe: str | None = None,
     spread: int | None = None,
     progress: Progress | None = None,
+    data_utc_offset: float | None = None,
 ) -> ReplayResult:
     """Replay ``strategy`` (its JSON) on ``data`` (a CSV path, or rates in the MetaTrader5 dtype).
 
     ``symbol`` and ``timeframe`` default to the strategy's; ``spread`` (points) applies to bars
-    without one (default: the symbol's typical spread). Raises StrategyError for a bad strategy,
-    ValueError for bad data (naming the file, line and field), ReplayError when the engine failed.
+    without one (default: the symbol's typical spread); ``data_utc_offset``: hours the bars' times
+    are ahead of UTC (None: UTC, and a note when the file looks like MetaTrader's own export, whose
+    times are its server's). Raises StrategyError for a bad strategy, ValueError for bad data (naming
+    the file, line and field), ReplayError when the engine failed.
     """
     started = perf_counter()
     definition = with_market(strategy, symbol, timeframe)
@@ -192,6 +203,7 @@ async def run_replay_async(
         replay="stepped",
         spread=spread,
         balance=START_BALANCE,
+        data_utc_offset=data_utc_offset or 0.0,
     )
     rates = terminal.replay_rates
     check_spacing(rates, parsed.timeframe, data)
@@ -208,7 +220,17 @@ async def run_replay_async(
         engine_turns=turns,
         indicator_misses=computations,
         refusals=watch.refusals(),
+        notes=(SERVER_TIME_NOTE,)
+        if data_utc_offset is None and terminal.replay_exported_by_metatrader
+        else (),
     )
+
+
+def _notes(terminal: SimTerminal, data_utc_offset: float | None) -> tuple[str, ...]:
+    """What the reader should know about the data: bars stamped in a server's time, read as UTC."""
+    if data_utc_offset is None and terminal.replay_exported_by_metatrader:
+        return (SERVER_TIME_NOTE,)
+    return ()
 
 
 def run_replay(
@@ -219,10 +241,19 @@ def run_replay(
     timeframe: str | None = None,
     spread: int | None = None,
     progress: Progress | None = None,
+    data_utc_offset: float | None = None,
 ) -> ReplayResult:
     """``run_replay_async`` on a fresh event loop, for callers without one (the benchmark, the CLI)."""
     return asyncio.run(
-        run_replay_async(strategy, data, symbol=symbol, timeframe=timeframe, spread=spread, progress=progress)
+        run_replay_async(
+            strategy,
+            data,
+            symbol=symbol,
+            timeframe=timeframe,
+            spread=spread,
+            progress=progress,
+            data_utc_offset=data_utc_offset,
+        )
     )
 
 

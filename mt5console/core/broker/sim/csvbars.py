@@ -31,6 +31,9 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 class ReplayBars:
     bars: Bars  # spread holds each row's spread, or the default where the file has none
     frame: Frame
+    # Split <DATE> and <TIME> columns: MetaTrader's own "Export bars", whose times are its trade
+    # server's, not UTC (the replay says so unless told the offset).
+    exported_by_metatrader: bool = False
 
 
 def _column_key(name: str) -> str:
@@ -220,7 +223,7 @@ def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: 
         np.maximum(values[:, 4], 1).astype(np.int64),
         values[:, 5].astype(np.int64),
     )
-    return ReplayBars(bars, frame)
+    return ReplayBars(bars, frame, exported_by_metatrader="date" in columns)
 
 
 RATES_FIELDS = ("time", *PRICE_COLUMNS)

@@ -65,6 +65,7 @@ class SimEngine:
         login: int,
         leverage: int,
         server_offset: int = 0,
+        data_offset: int = 0,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, not {seed!r}")
@@ -83,7 +84,8 @@ class SimEngine:
         self.replay: ReplayFeed | None = None
         self.stepped = replay == "stepped"
         if data is not None:
-            self.replay = self._load_replay(data, symbol, timeframe, spread, server_offset)
+            # The bars' own clock (data_offset ahead of UTC) moved onto the server's.
+            self.replay = self._load_replay(data, symbol, timeframe, spread, server_offset - data_offset)
             self.feeds[self.replay.spec.name] = self.replay
         elif self.stepped or symbol is not None or timeframe is not None:
             raise ValueError(
@@ -124,7 +126,7 @@ class SimEngine:
             bars = bars_from_rates(data, timeframe=timeframe, default_spread=default_spread)
         else:
             bars = load_bars(Path(data), timeframe=timeframe, default_spread=default_spread)
-        if offset:  # the bars' times are UTC (INTERFACE.md "Replay"); the server shows them on its clock
+        if offset:  # from the bars' clock (UTC unless told) to the server's
             bars = dataclasses.replace(
                 bars, bars=dataclasses.replace(bars.bars, time=bars.bars.time + offset)
             )

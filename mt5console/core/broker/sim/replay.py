@@ -29,6 +29,7 @@ class ReplayFeed:
     def __init__(self, spec: SymbolSpec, replay: ReplayBars) -> None:
         self.spec = spec
         self.frame = replay.frame
+        self.exported_by_metatrader = replay.exported_by_metatrader
         raw, digits = replay.bars, spec.digits
         self._bars = Bars(
             raw.time,

@@ -92,6 +92,13 @@ def _api(method: Callable[Concatenate[SimTerminal, P], R]) -> Callable[Concatena
     return call
 
 
+def _offset_argument(hours: float, name: str) -> int:
+    try:
+        return offset_from_hours(hours)
+    except (TypeError, ValueError) as bad:
+        raise ValueError(f"{name}: {bad}") from None
+
+
 class SimTerminal(c.ModuleConstants):
     """The simulated MetaTrader 5 terminal (see the module docstring)."""
 
@@ -122,6 +129,7 @@ class SimTerminal(c.ModuleConstants):
         login: int = DEFAULT_LOGIN,
         leverage: int = 100,
         server_utc_offset: float = 0.0,
+        data_utc_offset: float = 0.0,
     ) -> None:
         """A terminal with a USD hedging demo account (leverage 1:100) and seven symbols.
 
@@ -139,15 +147,14 @@ class SimTerminal(c.ModuleConstants):
         - ``server_utc_offset``: hours the trade server's clock is ahead of UTC (whole quarter hours).
           Like a real terminal's, every time handed out (ticks, bars, positions, deals) and every date
           read (``copy_rates_range``, ``history_deals_get``) is then on the server's clock, replayed
-          bars (in UTC) included; 0, the default, is a server that keeps UTC.
+          bars included; 0, the default, is a server that keeps UTC.
+        - ``data_utc_offset``: hours the replayed bars' times are ahead of UTC (0: they are UTC, as
+          INTERFACE.md says; MetaTrader's own "Export bars" stamps them in its server's time).
         Bad arguments raise ValueError naming what is wrong.
         """
-        try:
-            offset = offset_from_hours(server_utc_offset)
-        except (TypeError, ValueError) as bad:
-            raise ValueError(f"server_utc_offset: {bad}") from None
         self._engine = SimEngine(
-            server_offset=offset,
+            server_offset=_offset_argument(server_utc_offset, "server_utc_offset"),
+            data_offset=_offset_argument(data_utc_offset, "data_utc_offset"),
             seed=seed,
             data=data,
             symbol=symbol,
@@ -609,6 +616,13 @@ class SimTerminal(c.ModuleConstants):
         (prices rounded to the symbol's digits); an empty array without data=."""
         replay = self._engine.replay
         return replay.rates() if replay is not None else Bars.empty().to_rates()
+
+    @property
+    def replay_exported_by_metatrader(self) -> bool:
+        """Whether the replayed CSV is MetaTrader's own export (split <DATE> and <TIME> columns),
+        whose times are its trade server's."""
+        replay = self._engine.replay
+        return replay is not None and replay.exported_by_metatrader
 
     @property
     def replay_timeframe(self) -> str | None:
