@@ -5,6 +5,7 @@ sessions, the daily loss limit and the bar feed act on true UTC."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,8 +55,14 @@ def test_only_a_tick_that_moved_since_the_last_read_teaches_the_offset() -> None
     stale = ms(EARLY - timedelta(days=2)) + 3 * HOUR * 1000  # Friday's last tick, seen on Sunday
     for _ in range(5):
         server.observe("EURUSD", stale)  # read again and again: never moved, proves nothing
+        clock.advance(seconds=1)
     assert not server.known and server.offset == 0
-    server.observe("EURUSD", ms(EARLY) + 3 * HOUR * 1000 - 400)  # it moved: fresh
+    # The market opens: the first tick jumps two days past the last read (one second ago); it may
+    # be a terminal catching up on old quotes as well as a live tick: it proves nothing yet.
+    server.observe("EURUSD", ms(clock.now) + 3 * HOUR * 1000 - 400)
+    assert not server.known
+    clock.advance(seconds=1)
+    server.observe("EURUSD", ms(clock.now) + 3 * HOUR * 1000 - 300)  # it moved by a second: live
     assert server.known and server.offset == 3 * HOUR
     [note] = server.take_notes()
     assert not note.warning and note.learned == 3 * HOUR
@@ -78,16 +85,23 @@ def test_a_computer_clock_minutes_off_is_said_and_not_learned_from() -> None:
 def test_a_learned_offset_changes_only_when_several_fresh_ticks_agree() -> None:
     clock = Clock(EARLY)
     server = ServerClock.learning(None, now=clock)
-    time = ms(EARLY) + 2 * HOUR * 1000
-    server.observe("EURUSD", time - 1)
-    server.observe("EURUSD", time)
+
+    def read(ahead_ms: int) -> None:
+        """One poll: EURUSD's tick stamped ``ahead_ms`` after this computer's now, then a second passes."""
+        server.observe("EURUSD", ms(clock.now) + ahead_ms)
+        clock.advance(seconds=1)
+
+    read(2 * HOUR * 1000 - 500)
+    read(2 * HOUR * 1000 - 400)
     assert server.offset == 2 * HOUR
     server.take_notes()
-    # The switch to summer time: the server's ticks now read one hour more.
-    for n in range(1, CONFIRMATIONS):
-        server.observe("EURUSD", time + HOUR * 1000 + n)
-        assert server.offset == 2 * HOUR, "one odd tick must not move every time by an hour"
-    server.observe("EURUSD", time + HOUR * 1000 + CONFIRMATIONS)
+    # The switch to summer time: the server's ticks now read one hour more. The jump itself proves
+    # nothing (it is further than the time between two reads); then each read is one confirmation.
+    read(3 * HOUR * 1000 - 300)
+    for _ in range(CONFIRMATIONS - 1):
+        read(3 * HOUR * 1000 - 300)
+        assert server.offset == 2 * HOUR, "a few odd ticks must not move every time by an hour"
+    read(3 * HOUR * 1000 - 300)
     assert server.offset == 3 * HOUR
     [note] = server.take_notes()
     assert note.warning and "moved from UTC+02:00 to UTC+03:00" in note.message
@@ -144,7 +158,11 @@ def test_the_simulator_keeps_its_server_clock_in_everything_it_hands_out() -> No
 
 
 async def server_rig(
-    tmp_path: Path, *, limits: Limits | None = None, now: Clock | None = None, start: datetime = EARLY
+    tmp_path: Path,
+    *,
+    limits: Limits | None = None,
+    now: Callable[[], datetime] | None = None,
+    start: datetime = EARLY,
 ) -> Rig:
     """A rig on a simulator whose server runs at UTC+3, with an adapter that must learn it; ``now`` is
     this computer's clock (default: right)."""
@@ -237,8 +255,8 @@ async def test_the_daily_loss_day_starts_at_utc_midnight_not_the_servers(tmp_pat
 
 
 async def test_bars_wait_for_the_servers_clock_and_are_never_signalled_twice(tmp_path: Path) -> None:
-    wrong = Clock(EARLY + timedelta(minutes=7))  # this computer's clock runs 7 minutes fast
-    rig = await server_rig(tmp_path, now=wrong)
+    fast = [timedelta(minutes=7)]  # this computer's clock runs 7 minutes fast
+    rig = await server_rig(tmp_path, now=lambda: rig.clock.now + fast[0])
     seen: list[int] = []
 
     async def subscriber(symbol: str, timeframe: str, closed: object) -> None:
@@ -248,14 +266,15 @@ async def test_bars_wait_for_the_servers_clock_and_are_never_signalled_twice(tmp
         rig.market.subscribe_bars("EURUSD", "M1", subscriber)
         await rig.market.poll_once()
         for _ in range(3):
-            wrong.advance(minutes=1)
             await rig.bar()
         assert seen == [], "no bar may reach a strategy while the server's clock is unknown"
         assert rig.text().count("closed before a live tick showed the trade server's clock") == 1
         assert "this computer's clock looks wrong" in rig.text()
-        wrong.now = rig.clock.now  # the computer's clock is put right (NTP)
+        fast[0] = timedelta(0)  # the computer's clock is put right (NTP steps it back)
+        await rig.bar()  # the step back: these reads' times prove nothing
         await rig.bar()  # learned at this poll's ticks: the bar times moved by three hours: a fresh look
         assert rig.broker.server_clock.offset == 3 * HOUR
+        assert seen == []
         await rig.bar()
         await rig.bar()
         assert len(seen) == len(set(seen)) == 2

@@ -19,7 +19,7 @@ from mt5console.core.agent.link import PlatformLink
 from mt5console.core.agent.pairing import AgentFileError, apply_saved_identity, needs_pairing
 from mt5console.core.agent.platform import Backoff
 from mt5console.core.broker.connect import initialize_kwargs, module_factory
-from mt5console.core.broker.errors import TerminalUnavailable
+from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import AccountState
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.server_clock import server_clock_for
@@ -35,6 +35,9 @@ from mt5console.core.store import Store
 from mt5console.core.strategy.engine import StrategyEngine
 
 log = logging.getLogger(__name__)
+
+# How long the start waits for a live tick to show the trade server's clock (see _learn_server_clock).
+CLOCK_WAIT_SECONDS = 5.0
 
 
 class StartupError(Exception):
@@ -141,6 +144,7 @@ class Runtime:
         self.bus = CommandBus(self.engine, self.store, self.events)
         if not needs_pairing(settings):  # else linked once paired (issue 6)
             self._link_platform()  # before restore: positions adopted at start are reported too
+        await self._learn_server_clock()  # before restore: what happened meanwhile is stored in UTC
         await self.engine.restore()
         # Before the market data loop runs: a kill switch a crash cut off is finished before any trade.
         last_session = self.store.session_started()
@@ -163,6 +167,29 @@ class Runtime:
             self._start_remote_services()
             self._start_agent()
         self.started = True
+
+    async def _learn_server_clock(self) -> None:
+        """Give live ticks a moment to show the trade server's clock before the tracker reads what
+        happened while the console was off (positions, closes): their times are stored and reported
+        once, so they must be converted with the right offset. In an open market this takes a poll
+        or two; in a closed one nothing moves, and the log says which offset those times used."""
+        clock = self.broker.server_clock
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOCK_WAIT_SECONDS
+        while not clock.known and loop.time() < deadline:
+            try:
+                await self.broker.ticks(self.market.symbols)
+            except BrokerError:
+                break  # the adapter has said why; restore goes on and says what it can
+            if not clock.known:
+                await asyncio.sleep(min(self.settings.poll_interval, 0.5))
+        if not clock.known:
+            self.events.warning(
+                "broker",
+                f"no live tick in {CLOCK_WAIT_SECONDS:g} s (a closed market?): positions and deals read at "
+                f"start take the trade server's clock as {clock.describe()}; give --server-utc-offset if "
+                "that is not it",
+            )
 
     # ----------------------------------------------------------------- the platform link (issue 5)
 

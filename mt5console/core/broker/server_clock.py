@@ -8,8 +8,10 @@ with the offset kept here.
 
 The offset is configured (``--server-utc-offset``), or learned. The server's clock is seen only
 through ticks, and a tick is proof of it only while it is fresh: a symbol whose tick time moved since
-the adapter last read it got that tick between the two reads, so its time is the server's "now" give
-or take the poll interval. The last tick of a closed market is hours old and says nothing. Offsets
+the adapter read it moments before, by no more than the time between the reads, got that tick between
+the two reads, so its time is the server's "now" give or take the poll interval (``_live``). The last
+tick of a closed market is hours old and says nothing; nor does a terminal catching up on old quotes
+after a start or a reconnect, which moves every tick at once by hours. Offsets
 are whole quarter hours; a fresh tick more than a few minutes off a quarter hour from this computer's
 clock means the computer's clock is wrong, and is said, not learned from.
 
@@ -32,7 +34,8 @@ MAX_OFFSET: Final = 14 * 3600  # UTC-12 .. UTC+14 are the world's time zones
 # A fresh tick may be this much off a quarter hour from the computer's clock: the poll interval,
 # the tick's trip and an NTP-synced clock's drift. Beyond it the computer's clock is wrong.
 MAX_SKEW: Final = 120
-CONFIRMATIONS: Final = 3  # fresh ticks in a row that must agree before a learned offset changes
+CONFIRMATIONS: Final = 3  # fresh ticks in a row, from separate reads, that must agree to change it
+MAX_READ_GAP: Final = 60.0  # seconds: two reads of a tick further apart prove nothing of its time
 
 Now = Callable[[], datetime]
 
@@ -50,6 +53,19 @@ def server_clock_for(
             offset_from_hours(sim_offset_hours), origin="the simulated terminal's setting"
         )
     return ServerClock.learning(remembered)
+
+
+def _live(previous: tuple[int, float], time_msc: int, now: float) -> bool:
+    """Whether a tick read at ``now`` is the server's "now": it moved since the read before, that read
+    was moments ago, and it moved no further than the time between the two reads. A first sight or
+    an unmoved tick may be days old (a closed market); a jump from an empty tick (time 0), or further
+    than the time between the reads, is a terminal catching up on old quotes (just started, or
+    reconnected on a weekend), not a live one; reads far apart (a reconnect) leave the time unknown."""
+    previous_msc, read_at = previous
+    if previous_msc <= 0 or time_msc <= previous_msc:
+        return False
+    gap = now - read_at
+    return gap <= MAX_READ_GAP and (time_msc - previous_msc) / 1000 <= gap + MAX_SKEW
 
 
 def system_now() -> datetime:
@@ -103,9 +119,11 @@ class ServerClock:
         self.watching = watch or learn
         self.origin = origin  # how the offset was found, for the log
         self._now = now
-        self._seen: dict[str, int] = {}  # symbol -> the tick time (ms) read last
+        # symbol -> the tick time (ms, server) read last, and when it was read (s, this computer)
+        self._seen: dict[str, tuple[int, float]] = {}
         self._candidate: int | None = None  # a different offset being confirmed
         self._agreeing = 0
+        self._agreed_at = 0.0  # when the candidate was last confirmed (this computer's clock, s)
         self._told: set[int] = set()  # offsets already said to disagree with the configured one
         self._skew_said = False
         self._notes: list[ClockNote] = []
@@ -138,17 +156,18 @@ class ServerClock:
 
     def observe(self, symbol: str, time_msc: int) -> None:
         """A tick of ``symbol`` stamped ``time_msc`` (server time) was just read."""
+        now = self._now().timestamp()
         previous = self._seen.get(symbol)
-        self._seen[symbol] = time_msc
-        if previous is None or time_msc <= previous:
-            return  # first sight, or not moved: maybe hours old (a closed market), proves nothing
-        ahead = time_msc / 1000 - self._now().timestamp()
+        self._seen[symbol] = (time_msc, now)
+        if previous is None or not _live(previous, time_msc, now):
+            return
+        ahead = time_msc / 1000 - now
         offset = round(ahead / QUARTER_HOUR) * QUARTER_HOUR
         skew = ahead - offset
         if abs(skew) > MAX_SKEW or abs(offset) > MAX_OFFSET:
             self._say_skew(symbol, skew)
             return
-        self._fresh(symbol, offset)
+        self._fresh(symbol, offset, now)
 
     def _say_skew(self, symbol: str, skew: float) -> None:
         if self._skew_said:
@@ -163,7 +182,7 @@ class ServerClock:
             )
         )
 
-    def _fresh(self, symbol: str, offset: int) -> None:
+    def _fresh(self, symbol: str, offset: int, now: float) -> None:
         if offset == self.offset:
             self._candidate, self._agreeing = None, 0
             if not self.known:
@@ -190,7 +209,10 @@ class ServerClock:
             return
         if offset != self._candidate:
             self._candidate, self._agreeing = offset, 0
+        elif now - self._agreed_at < 1.0:
+            return  # another symbol of the same read: the confirmations must come from separate reads
         self._agreeing += 1
+        self._agreed_at = now
         if self._agreeing >= CONFIRMATIONS:
             self._learned(symbol, offset, before=self.offset)
 
