@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 import typing
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,14 @@ from mt5console.core.broker.errors import OrderRejected, TerminalUnavailable
 from mt5console.core.broker.models import Side
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.sim import SimTerminal, records
-from mt5console.core.events import Event, EventBus, ReconnectAttempt, TerminalConnected, TerminalLost
+from mt5console.core.events import (
+    Event,
+    EventBus,
+    LogLine,
+    ReconnectAttempt,
+    TerminalConnected,
+    TerminalLost,
+)
 from tests.helpers import Clock, SimFront
 
 
@@ -359,5 +367,32 @@ async def test_on_a_netting_account_an_orders_position_is_the_one_its_deal_joine
         second = await broker.open_market("EURUSD", Side.BUY, 0.10)
         assert second.order != first.order
         assert second.position == first.position, "the order joined the one position, not a new one"
+    finally:
+        await broker.close()
+
+
+class HungBridge(SimFront):
+    """A terminal whose positions_get hangs a while, as a stuck mt5linux bridge or terminal does."""
+
+    def positions_get(self, **kwargs: Any) -> Any:
+        time.sleep(0.4)
+        return self._sim.positions_get(**kwargs)
+
+
+async def test_a_call_the_terminal_leaves_unanswered_is_said_then_its_answer() -> None:
+    events = EventBus()
+    seen: list[Event] = []
+    events.subscribe(seen.append)
+    broker = make_broker(HungBridge(SimTerminal(seed=3, clock=Clock())), events)
+    broker.slow_call_after = 0.1
+    try:
+        await broker.connect()
+        assert await broker.positions() == ()  # the answer still comes, and is used
+        lines = [e.message for e in seen if isinstance(e, LogLine) and e.source == "broker"]
+        assert (
+            "the terminal has not answered positions for 0.1 s: everything waits for it (is the terminal or "
+            "the mt5linux bridge hung?)" in lines
+        )
+        assert "the terminal answered positions after 0 s" in lines
     finally:
         await broker.close()

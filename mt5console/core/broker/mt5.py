@@ -72,6 +72,16 @@ _SELL = Side.SELL
 CONNECTION_LOST_CODES = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
 
 DEFAULT_DEVIATION_POINTS = 20
+# A module call unanswered this long is said in the log: the real terminal answers in milliseconds,
+# order_send within its trade server's timeout (seconds).
+SLOW_CALL_SECONDS = 20.0
+
+
+def _call_name(work: Callable[[], Any]) -> str:
+    """What a terminal-thread call does, from its function's name: ``Broker.positions.<locals>.work``
+    -> ``positions``, a bound method ``Broker._initialize_on_thread`` -> ``_initialize_on_thread``."""
+    qualified = getattr(work, "__qualname__", "") or getattr(work, "__name__", "") or repr(work)
+    return qualified.split(".<locals>", 1)[0].rsplit(".", 1)[-1].strip("_") or "a call"
 
 
 def _utc(epoch_seconds: float) -> datetime:
@@ -160,6 +170,7 @@ class Broker:
         # in-process, never blocks and is driven by the loop itself; a thread hop per call would
         # cost more than the whole bar. Live use always has the dedicated thread.
         self._inline = inline
+        self.slow_call_after = SLOW_CALL_SECONDS  # a call unanswered this long is said (tests shorten it)
         # The terminal's times are the trade server's: converted to UTC with this clock's offset,
         # both ways (server_clock.py). Default: a terminal that keeps UTC (the replay, the tests).
         self.server_clock = server_clock or ServerClock.fixed()
@@ -180,7 +191,24 @@ class Broker:
         if self._inline:
             return work()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work)
+        answer = loop.run_in_executor(self._executor, work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), self.slow_call_after)
+        except TimeoutError:
+            pass
+        # A hung terminal or mt5linux bridge holds the one terminal thread, and with it every call
+        # behind this one (market data, orders, closes): the console looks idle without a word.
+        # The call cannot be taken back; it is waited for, and the wait is said.
+        what = _call_name(work)
+        started = loop.time() - self.slow_call_after
+        self._events.warning(
+            "broker",
+            f"the terminal has not answered {what} for {self.slow_call_after:g} s: everything waits for it "
+            "(is the terminal or the mt5linux bridge hung?)",
+        )
+        result = await answer
+        self._events.info("broker", f"the terminal answered {what} after {loop.time() - started:.0f} s")
+        return result
 
     def _raw(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Call one module function; runs ON the terminal thread only. None -> _Failed."""
