@@ -206,7 +206,7 @@ async def test_a_running_strategy_whose_file_has_not_changed_is_not_replaced_at_
         runner = again.engine.runners["steady"]
         [result] = await start_strategy_files(folder, again.bus, again.events, again.store)
         assert result.ok and again.engine.runners["steady"] is runner  # the same runner: not replaced
-        assert "steady: steady runs as steady.json says (restored at start)" in again.text()
+        assert "steady: runs as steady.json says (restored at start)" in again.text()
         assert "replaced from file" not in again.text()
     finally:
         await again.close()

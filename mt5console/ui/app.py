@@ -25,21 +25,27 @@ from textual.worker import Worker, WorkerState
 
 from mt5console.core.broker.errors import BrokerError
 from mt5console.core.commands.bus import Command, CommandResult
-from mt5console.core.events import Event, PositionClosed
+from mt5console.core.events import Event, PositionClosed, ServerClockLearned, TradeUpdate
 from mt5console.core.limits import DEAL_TYPE_BALANCE, deal_result
 from mt5console.core.runtime import Runtime, StartupError
 from mt5console.core.settings import Settings
 from mt5console.core.store import StrategyRecord, StrategyState
+from mt5console.core.strategy.executor import RunnerStatus
 from mt5console.ui.formatting import Palette
 from mt5console.ui.messages import CoreEvent, RuntimeReady
 from mt5console.ui.model import ConsoleModel, Pane
 from mt5console.ui.screens.confirm import ConfirmScreen
 from mt5console.ui.screens.main import KEY_NAMES, KEYS, MainScreen
+from mt5console.ui.stored_activity import EVENTS_READ, last_activity
 from mt5console.ui.themes import SHIPPED_THEME_DIR, console_variable_defaults, load_themes, user_theme_dir
 
 REFREEZE_SECONDS = 600.0
 STOPPED_SHOWN_FOR = timedelta(days=1)  # how long a stopped strategy stays in the pane across restarts
 STOP_TIMEOUT = 1.5  # seconds, as the headless front end: the user asked to quit, so quit
+# Toasts sit over the log's newest lines: they go soon, and what each says is in the log too (the
+# core logs every refusal, failure and theme problem; the screen's own hints are written there).
+WARNING_SECONDS = 6.0
+ERROR_SECONDS = 10.0
 
 
 class ConsoleNotReady(Exception):
@@ -105,7 +111,10 @@ class ConsoleApp(App[None]):
         store = self.runtime.store
         if store is None:
             return 0.0
-        return sum(trade.profit for trade in store.closed_trades(strategy_id, limit=100_000))
+        closed = sum(trade.profit for trade in store.closed_trades(strategy_id, limit=100_000))
+        # A trade still open has booked the profit of its partial closes already: it counts too, or
+        # the figure would drop at each partial close (the open part's profit is the floating one).
+        return closed + sum(trade.profit for trade in store.open_trades(strategy_id))
 
     def _stopped_worth_showing(self) -> list[StrategyRecord]:
         """Stored strategies that do not run: those with a trade still open, and those whose state
@@ -121,6 +130,13 @@ class ConsoleApp(App[None]):
             if record.state in (StrategyState.STOPPED, StrategyState.ERROR)
             and (record.id in holding or record.updated_at >= since)
         ]
+
+    def _stored_activity(self) -> dict[str, RunnerStatus]:
+        """The strategies' last signals and refusals before this session, from the stored log."""
+        store = self.runtime.store
+        if store is None:
+            return {}
+        return last_activity(store.recent_events(limit=EVENTS_READ), set(self.model.strategies))
 
     # ----------------------------------------------------------------- start
 
@@ -138,7 +154,7 @@ class ConsoleApp(App[None]):
         self._unsubscribe = self.runtime.subscribe(self._forward)
         for message in (*self.catalog.problems, *([problem] if problem else [])):
             self.runtime.events.warning("console", message)
-            self.notify(message, title="Theme", severity="warning", timeout=8)
+            self.notify(message, title="Theme", severity="warning", timeout=WARNING_SECONDS)
         for note in self.catalog.notes:
             self.runtime.events.info("console", note)
         self.run_worker(self._start_runtime(), name="runtime start", group="runtime", exit_on_error=False)
@@ -165,6 +181,7 @@ class ConsoleApp(App[None]):
         self.set_interval(REFREEZE_SECONDS, self._refreeze)
         self.model.remember_runners()
         self.model.remember_stored(self._stopped_worth_showing())
+        self.model.earlier.update(self._stored_activity())
         self.main.redraw(everything=True)
         symbols = {*self.runtime.market.symbols, *(r.strategy.symbol for r in self._runners().values())}
         self.run_worker(
@@ -224,14 +241,14 @@ class ConsoleApp(App[None]):
             "A service of the console stopped on an error (see the log). Quit and start again.",
             title="Runtime",
             severity="error",
-            timeout=30,
+            timeout=ERROR_SECONDS,  # the header says "failed" for as long as it lasts
         )
 
     # ----------------------------------------------------------------- events
 
     def on_core_event(self, message: CoreEvent) -> None:
         self.main.apply(message.event)
-        if isinstance(message.event, PositionClosed) and self.runtime.started:
+        if self.runtime.started and _changes_today(message.event):
             self._refresh_today()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -241,7 +258,7 @@ class ConsoleApp(App[None]):
         error = event.worker.error
         message = f"{event.worker.name} failed: {type(error).__name__}: {error}"
         self.runtime.events.error("console", message)
-        self.notify(message, title="Error", severity="error", timeout=15)
+        self.notify(message, title="Error", severity="error", timeout=ERROR_SECONDS)
 
     # ----------------------------------------------------------------- commands
 
@@ -257,7 +274,7 @@ class ConsoleApp(App[None]):
             raise ConsoleNotReady("the console is still starting; try again in a moment")
         result = await bus.submit(Command(name=name, parameters=parameters, source="keyboard"))
         if not result.ok:
-            self.notify(result.error, title=f"{name} refused", severity="warning", timeout=8)
+            self.notify(result.error, title=f"{name} refused", severity="warning", timeout=WARNING_SECONDS)
         return result
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -354,3 +371,11 @@ def run_console(settings: Settings) -> int:
     if app.startup_error:
         print(app.startup_error, file=sys.stderr)
     return app.return_code or 0
+
+
+def _changes_today(event: Event) -> bool:
+    """Whether today's closed result may have changed: a close, a partial close, or the trade server's
+    clock learned (the deals' times, and so which of them are today's, were read with a guess)."""
+    if isinstance(event, TradeUpdate):
+        return event.event == "partial"
+    return isinstance(event, PositionClosed | ServerClockLearned)

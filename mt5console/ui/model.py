@@ -27,6 +27,7 @@ from mt5console.core.events import (
     StrategyStateChanged,
     TerminalConnected,
     TerminalLost,
+    TradeUpdate,
 )
 from mt5console.core.store import StrategyRecord
 from mt5console.core.strategy.executor import RunnerStatus, StrategyRunner
@@ -95,6 +96,9 @@ class ConsoleModel:
     equity: deque[float] = field(default_factory=lambda: deque(maxlen=EQUITY_HISTORY))
     last_bar: tuple[str, str] | None = None
     links: dict[str, Link] = field(default_factory=dict)  # by name, in the order they first spoke
+    # Each strategy's last signal and refusal before this session (from the stored log): shown
+    # until its runner has its own, so that a restart does not blank what a row said.
+    earlier: dict[str, RunnerStatus] = field(default_factory=dict)
 
     def apply(self, event: Event) -> set[str]:
         """Take one event in; return the panes it changed."""
@@ -112,6 +116,10 @@ class ConsoleModel:
         if isinstance(event, PositionClosed):
             if event.strategy_id is not None:
                 self.realised.pop(event.strategy_id, None)  # asked again from the store on next draw
+            return {Pane.STRATEGIES, Pane.ACCOUNT}
+        if isinstance(event, TradeUpdate) and event.event == "partial":
+            if event.strategy_id is not None:
+                self.realised.pop(event.strategy_id, None)  # the partial's profit is booked now
             return {Pane.STRATEGIES, Pane.ACCOUNT}
         if isinstance(event, PositionOpened):
             return {Pane.STRATEGIES}
@@ -214,6 +222,9 @@ class ConsoleModel:
             if runner is not None:
                 known.status = runner.status
             status = known.status
+            earlier = self.earlier.get(strategy_id)
+            signalled = status if status is not None and status.last_signal else earlier
+            blocked = status if status is not None and status.last_blocked else earlier
             state = known.state
             if runner is not None and known.state in ("running", "paused"):
                 state = "paused" if runner.paused else "running"
@@ -227,10 +238,10 @@ class ConsoleModel:
                     reason=known.reason,
                     open_positions=len(mine),
                     pnl=self.realised[strategy_id] + floating,
-                    last_signal=status.last_signal if status else "",
-                    last_signal_time=status.last_signal_time if status else None,
-                    last_blocked=status.last_blocked if status else "",
-                    last_blocked_time=status.last_blocked_time if status else None,
+                    last_signal=signalled.last_signal if signalled else "",
+                    last_signal_time=signalled.last_signal_time if signalled else None,
+                    last_blocked=blocked.last_blocked if blocked else "",
+                    last_blocked_time=blocked.last_blocked_time if blocked else None,
                     bars_evaluated=status.bars_seen if status else 0,
                 )
             )

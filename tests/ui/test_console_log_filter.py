@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from tests.ui.console_rig import make_console, started
 
@@ -106,4 +107,41 @@ async def test_a_kept_filter_counts_the_lines_that_arrive_after_it(
         await pilot.pause()
         assert len(log.shown()) == shown + 1
         assert str(log.border_title) == f"Log · filter 'gold': {shown + 1} of {kept + 2}"
+        await rig.app.shutdown()
+
+
+async def test_keys_typed_right_after_slash_go_to_the_filter_not_to_the_strategies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "/sp" arriving in one burst (a paste, a busy frame, a fast typist): the "s" and "p" are
+    words of the filter; sent to the strategies table they would stop or pause a strategy."""
+    rig = make_console(tmp_path, monkeypatch)
+    async with rig.app.run_test(size=SIZE) as pilot:
+        await started(rig)
+        main = rig.app.main
+        main.strategies.table.select("scalper")
+        await pilot.pause()
+        assert main.strategies.table.has_focus
+        for key, character in (("slash", "/"), ("s", "s"), ("p", "p")):  # queued together, as a burst is
+            rig.app.post_message(events.Key(key, character))
+        await pilot.pause()
+        await pilot.pause()
+        assert main.log_pane.filter_input.value == "sp"
+        assert rig.app.focused is main.log_pane.filter_input
+        runner = rig.runtime.engine.runners["scalper"]
+        assert not runner.stopped and not runner.paused
+        assert not [w for w in rig.app.workers if w.group == "commands"]  # no command was sent
+        await rig.app.shutdown()
+
+
+async def test_a_slash_typed_in_the_filter_line_is_part_of_the_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_console(tmp_path, monkeypatch)
+    async with rig.app.run_test(size=SIZE) as pilot:
+        await started(rig)
+        await pilot.press("slash", *"data/mt5", "enter")
+        await pilot.pause()
+        log = rig.app.main.log_pane
+        assert log.query_text == "data/mt5"
         await rig.app.shutdown()

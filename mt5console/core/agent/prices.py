@@ -2,7 +2,10 @@
 
 The ticks are the market-data poller's (``MarketData.ticks``): the terminal is not asked again.
 Symbols without a tick yet are left out; while the terminal is lost nothing is sent, since the last
-ticks would be stale prices presented as current.
+ticks would be stale prices presented as current. Nor is anything sent while the trade server's
+clock is a bare guess (ServerClock.guessed: a first start, before a live tick), nor until two polls after
+its offset changed (learned, or a daylight-saving switch): the ticks read before then were converted
+with the other offset, and their times would reach the platform hours off.
 """
 
 from __future__ import annotations
@@ -36,9 +39,25 @@ class PriceFeed:
         self._market = market
         self._broker = broker
         self.sent = 0
+        self._clock_state: tuple[bool, int] | None = None  # (guessed, offset) at the last look
+        self._clock_settles_at = 0  # the market poll count from which the ticks are all converted alike
+
+    def _clock_settled(self) -> bool:
+        """Whether every tick the market data holds was converted with the offset the clock has now,
+        and that offset is not a bare guess. A poll reads all symbols in one go, and the offset may
+        change at any symbol of it: the symbols before that one keep the old offset until the next
+        poll replaces them. So after a change, the poll under way and one whole poll more must pass."""
+        clock = self._broker.server_clock
+        state = (clock.guessed, clock.offset)
+        if self._clock_state is None:
+            self._clock_state = state
+        elif state != self._clock_state:
+            self._clock_state = state
+            self._clock_settles_at = self._market.polls + 2
+        return not state[0] and self._market.polls >= self._clock_settles_at
 
     async def send_once(self) -> None:
-        if not self._broker.connected:
+        if not self._broker.connected or not self._clock_settled():
             return
         body = prices_body(self._market.symbols, self._market.ticks)
         if not body:

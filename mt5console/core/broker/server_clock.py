@@ -108,11 +108,15 @@ class ServerClock:
         known: bool = True,
         learn: bool = False,
         watch: bool = False,
+        guessed: bool = False,
         origin: str = "UTC",
         now: Now = system_now,
     ) -> None:
         self.offset = offset
         self.known = known
+        # A bare guess: unconfirmed and neither configured nor remembered (a first start in auto,
+        # before any live tick): times converted with it are hours off on most brokers.
+        self.guessed = guessed
         self._learn = learn
         # watch: show the ticks to ``observe`` (to learn, or to warn when they disagree with a
         # configured offset); the replay's and the simulator's clocks are known and skip it.
@@ -142,7 +146,8 @@ class ServerClock:
     def learning(cls, remembered: int | None, now: Now = system_now) -> ServerClock:
         """Learned from fresh ticks; until then the ``remembered`` offset of the last session, or UTC."""
         origin = "remembered from the last session" if remembered is not None else "assumed"
-        return cls(remembered or 0, known=False, learn=True, origin=origin, now=now)
+        guessed = remembered is None
+        return cls(remembered or 0, known=False, learn=True, guessed=guessed, origin=origin, now=now)
 
     @property
     def offset_ms(self) -> int:
@@ -186,7 +191,7 @@ class ServerClock:
         if offset == self.offset:
             self._candidate, self._agreeing = None, 0
             if not self.known:
-                self.known = True
+                self.known, self.guessed = True, False
                 self.origin = f"learned from {symbol}'s live ticks"
                 self._notes.append(
                     ClockNote(False, f"the trade server's clock runs at {self.describe()}", learned=offset)
@@ -217,7 +222,7 @@ class ServerClock:
             self._learned(symbol, offset, before=self.offset)
 
     def _learned(self, symbol: str, offset: int, *, before: int | None) -> None:
-        self.offset, self.known = offset, True
+        self.offset, self.known, self.guessed = offset, True, False
         self.origin = f"learned from {symbol}'s live ticks"
         self._candidate, self._agreeing = None, 0
         if before is None:

@@ -94,7 +94,7 @@ async def start_strategy_files(
             first_file_of[strategy_id] = file.name
             record = None if store is None else store.get_strategy(strategy_id)
             if _running_as_in(data, record):
-                events.info(strategy_id, f"{strategy_id} runs as {file.name} says (restored at start)")
+                events.info(strategy_id, f"runs as {file.name} says (restored at start)")
                 results.append(CommandResult(ok=True, details={"strategyId": strategy_id}))
                 continue
             held = _held(data, record)

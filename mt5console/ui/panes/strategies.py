@@ -21,13 +21,19 @@ COLUMNS = (
     Column("symbol", "Symbol"),
     Column("timeframe", "TF"),
     Column("open", "Open", right=True),
-    Column("pnl", "P&L", right=True),
+    Column("pnl", "P&L all", right=True),  # all-time, not today's: said in the header (see PNL_MEANING)
     Column("bars", "Bars", right=True),  # closed bars evaluated: a quiet strategy is seen at work
     Column("signal", "Last signal"),
     Column("signal_age", "Ago", right=True),
     Column("blocked", "Blocked by"),
     Column("blocked_age", "Ago", right=True),
     Column("name", "Name"),
+)
+# What "P&L all" is (the help says it): the model's StrategyView.pnl.
+PNL_MEANING = (
+    "Strategies pane: the strategy's result over all its trades, every closed one since it first "
+    "ran (net of commission and swap), the partial closes of its open ones, and what its open positions "
+    "show now. Not today's: the account's Today is."
 )
 STATES = ("running", "paused", "error", "stopped")  # as the title counts them
 NAME_WIDTH = 22

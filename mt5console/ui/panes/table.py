@@ -35,12 +35,14 @@ class Column:
 
 
 class KeyedTable(DataTable[Text]):
-    """Rows keyed by id; an optional pinned row (totals) always kept last."""
+    """Rows keyed by id; an optional pinned row (totals) always kept last. The first column (the
+    key: a strategy's id, a ticket) stays in place when the rest scroll sideways (at 80 columns the
+    right-hand ones are reached only so), or a row would no longer say whose it is."""
 
     def __init__(
         self, columns: Sequence[Column], *, pinned: str | None = None, id: str | None = None
     ) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, id=id)
+        super().__init__(cursor_type="row", zebra_stripes=False, fixed_columns=1, id=id)
         self._columns_spec = tuple(columns)
         self._pinned = pinned
         self._shown: dict[str, tuple[Signature, ...]] = {}

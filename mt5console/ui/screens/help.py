@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from mt5console.ui.panes.strategies import PNL_MEANING
 from mt5console.ui.screens.confirm import DIALOG_CSS
 
 
@@ -22,6 +23,7 @@ def help_table(keys: Sequence[tuple[str, str]], themes: Sequence[str], user_them
     for key, description in keys:
         table.add_row(key, description)
     table.add_row("ctrl+p", "command palette: every action above by name, and the themes")
+    table.add_row(Text("P&L all", style="bold"), PNL_MEANING)
     table.add_row(Text("themes", style="bold"), ", ".join(themes) or "none")
     table.add_row("", f"shipped, and yours: *.toml files in {user_themes}; --theme NAME picks one at start")
     return table

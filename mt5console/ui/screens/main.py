@@ -16,10 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from mt5console.core.events import Event
+from mt5console.core.events import Event, Level, LogLine
 from mt5console.core.logsink import FrontEndLines
 from mt5console.ui.formatting import Palette
 from mt5console.ui.model import ConsoleModel, Pane
@@ -51,6 +52,7 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
 )
 KEY_NAMES = {"slash": "/", "question_mark": "?"}
 LOG = "log"  # with the Pane names: new log lines to draw
+HINT_SECONDS = 4.0  # a key's "cannot do that" toast: short, its words stay in the log
 
 
 def key_help() -> list[tuple[str, str]]:
@@ -59,7 +61,13 @@ def key_help() -> list[tuple[str, str]]:
 
 class MainScreen(Screen[None]):
     BINDINGS = [
-        *(Binding(key, action, label, key_display=KEY_NAMES.get(key)) for key, action, label, _ in KEYS),
+        # "/" has priority: it acts as the app reads it, before the keys typed after it are sent to
+        # the focused widget. Otherwise a burst ("/sp": a paste, a busy frame) sends "s" and "p" to
+        # the strategies table, where they stop and pause a strategy instead of being filter words.
+        *(
+            Binding(key, action, label, key_display=KEY_NAMES.get(key), priority=key == "slash")
+            for key, action, label, _ in KEYS
+        ),
         Binding("shift+tab", "previous_pane", "Previous pane", show=False),
         # Esc in the filter line clears it there; once Enter kept a filter, Esc anywhere clears it.
         Binding("escape", "clear_log_filter", "Clear filter", show=False),
@@ -194,21 +202,29 @@ class MainScreen(Screen[None]):
 
     # ----------------------------------------------------------------- actions
 
+    def hint(self, message: str, level: Level) -> None:
+        """Answer a key that cannot act: a short toast, and the same words in the log pane (a toast
+        covers the log's newest lines, and goes: what it said stays readable there). Only on screen:
+        the key changed nothing, so there is nothing for the stored log."""
+        self.apply(LogLine(level=level, source="keys", message=message, time=self.clock()))
+        severity: SeverityLevel = "warning" if level is Level.WARNING else "information"
+        self.notify(message, severity=severity, timeout=HINT_SECONDS)
+
     def _submit(self, name: str, parameters: Mapping[str, Any]) -> None:
         self.console_app.submit(name, parameters)
 
     def _no_strategy_selected(self) -> None:
         if self.strategies.views:
-            self.notify("Select a strategy first (tab to the Strategies pane).", severity="warning")
+            self.hint("Select a strategy first (tab to the Strategies pane).", Level.WARNING)
         else:  # nothing to select: say so, not "select one"
-            self.notify("No strategy has run in this session (the log says why).", severity="information")
+            self.hint("No strategy has run in this session (the log says why).", Level.INFO)
 
     def action_stop_strategy(self) -> None:
         view = self.strategies.selected()
         if view is None:
             self._no_strategy_selected()
         elif view.state not in ("running", "paused"):
-            self.notify(f"{view.strategy_id} is already {view.state}.", severity="warning")
+            self.hint(f"{view.strategy_id} is already {view.state}.", Level.WARNING)
         else:
             self._submit("STOP_STRATEGY", {"strategyId": view.strategy_id})
 
@@ -221,7 +237,7 @@ class MainScreen(Screen[None]):
         elif view.state == "running":
             self._submit("PAUSE_STRATEGY", {"strategyId": view.strategy_id})
         else:
-            self.notify(f"{view.strategy_id} is {view.state}: nothing to pause.", severity="warning")
+            self.hint(f"{view.strategy_id} is {view.state}: nothing to pause.", Level.WARNING)
 
     def action_kill_switch(self) -> None:
         def answered(close: bool | None) -> None:
@@ -237,12 +253,12 @@ class MainScreen(Screen[None]):
 
     def action_close_position(self) -> None:
         if not self.model.positions:
-            self.notify("No position is open.", severity="information")  # not "select one": none to select
+            self.hint("No position is open.", Level.INFO)  # not "select one": none to select
             return
         ticket = self.positions.selected_ticket()
         position = None if ticket is None else self.model.position(ticket)
         if position is None:
-            self.notify("Select a position first (tab to the Positions pane).", severity="warning")
+            self.hint("Select a position first (tab to the Positions pane).", Level.WARNING)
             return
 
         def answered(yes: bool | None) -> None:
@@ -263,7 +279,7 @@ class MainScreen(Screen[None]):
     def action_close_all(self) -> None:
         count = len(self.model.positions)
         if count == 0:
-            self.notify("No position is open.", severity="information")
+            self.hint("No position is open.", Level.INFO)
             return
 
         def answered(yes: bool | None) -> None:
@@ -289,6 +305,10 @@ class MainScreen(Screen[None]):
 
     def action_previous_pane(self) -> None:
         self.focus_previous()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "/" typed in the filter line is a character of the filter.
+        return not (action == "filter_log" and self.focused is self.log_pane.filter_input)
 
     def action_filter_log(self) -> None:
         self.log_pane.open_filter()

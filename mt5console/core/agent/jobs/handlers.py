@@ -8,11 +8,12 @@ terminal's history before sending anything (trade_recovery.py); the other jobs a
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -50,6 +51,11 @@ SOURCE = "jobs"
 # The job types that ask the terminal (or the controller EA inside it); compile and deploy only
 # work on files and run while the terminal is away.
 TERMINAL_JOBS = (TradeJob, ClosePositionJob, GetPositionsJob, GetAccountJob, GetCandlesJob, RunJob, StopJob)
+# How long a job that answers or judges the terminal's times (candles, the daily loss limit's day)
+# waits while the trade server's clock is a bare guess (ServerClock.guessed): in an open market one or two
+# market-data polls teach it.
+CLOCK_WAIT: Final = 10.0
+CLOCK_LOOK_EVERY: Final = 0.1
 
 
 class JobFailure(Exception):
@@ -111,8 +117,10 @@ class JobHandlers:
         events: EventBus | None = None,
         wine_prefix: Path | None = None,
         strategy_of_magic: Callable[[int], str | None] | None = None,
+        clock_wait: float = CLOCK_WAIT,
     ) -> None:
         self._broker = broker
+        self._clock_wait = clock_wait
         self._guard = guard
         # A trade under a strategy's magic number would be counted against its maxPositions, closed
         # by its exits and reported as its trade: a job may not borrow one.
@@ -179,6 +187,10 @@ class JobHandlers:
                 "strategy's magic number (its positions would count and be managed as the strategy's)"
             )
         spec = await self._spec(job.symbol)
+        if self._guard.limits.max_daily_loss_pct is not None:
+            # Its day starts at 00:00 UTC, found from the tick's time: with a guessed clock that is
+            # the server's midnight, and a loss of the server's night would count, or today's not.
+            await self._server_clock_confirmed("the day of --max-daily-loss-pct", job.symbol)
         tick = await self._broker.tick(job.symbol)
         if resumed:
             # Deal times are the terminal's clock: look back as far as the job is old, from its now.
@@ -269,8 +281,28 @@ class JobHandlers:
 
     async def candles(self, job: GetCandlesJob) -> dict[str, Any]:
         await self._spec(job.symbol)
+        await self._server_clock_confirmed("the candles' times", job.symbol)
         rates = await self._broker.rates(job.symbol, job.timeframe, job.count)
         return {"candles": candle_output(rates)}
+
+    async def _server_clock_confirmed(self, what: str, symbol: str) -> None:
+        """Wait (up to ``clock_wait`` seconds) while the trade server's clock is a bare guess (a first
+        start before any live tick, ServerClock.guessed): times converted with it are hours off on most
+        brokers. A configured or remembered offset is used at once. Meanwhile ``symbol``'s tick is
+        read again and again: a live one, moving between reads moments apart, teaches the clock even
+        when the market data tracks no open market (FX closed, the job's crypto trading).
+        JobFailure naming ``what`` when the wait ends without it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._clock_wait
+        while (clock := self._broker.server_clock).guessed:
+            if loop.time() >= deadline:
+                raise JobFailure(
+                    f"{what} would be hours off: no live tick has shown the trade server's clock yet "
+                    f"({clock.describe()}); try again while the market is open, or start the console "
+                    "with --server-utc-offset"
+                )
+            await self._broker.tick(symbol)
+            await asyncio.sleep(CLOCK_LOOK_EVERY)
 
 
 def build_handlers(
