@@ -396,3 +396,26 @@ async def test_a_call_the_terminal_leaves_unanswered_is_said_then_its_answer() -
         assert "the terminal answered positions after 0 s" in lines
     finally:
         await broker.close()
+
+
+async def test_a_loop_of_terminal_calls_always_ends_when_cancelled() -> None:
+    """A stop cancels the market-data loop while it waits for the terminal thread: however the cancel
+    falls against the call's answer, the loop must end (a swallowed cancel polls for ever)."""
+    broker = make_broker(SimTerminal(seed=3, clock=Clock()))
+    try:
+        await broker.connect()
+
+        async def polling() -> None:
+            while True:
+                await broker.positions()
+
+        for attempt in range(300):
+            task = asyncio.create_task(polling())
+            for _ in range(attempt % 7):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.0002 * (attempt % 5))
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=2)
+            assert done, f"the loop went on after its cancel (attempt {attempt})"
+    finally:
+        await broker.close()

@@ -194,7 +194,10 @@ async def test_the_first_start_in_auto_stores_and_reports_utc_times_of_what_happ
         kept = await first.broker.open_market("EURUSD", Side.BUY, 0.1)
         stopped = await first.broker.open_market("EURUSD", Side.BUY, 0.1)
         tick = await first.broker.tick("EURUSD")
-        await first.broker.modify(stopped.position, sl=round(tick.bid - 0.0003, 5), tp=0.0)
+        # A stop and a target three pips away: in two hours one of them is hit, whichever way it goes.
+        await first.broker.modify(
+            stopped.position, sl=round(tick.bid - 0.0003, 5), tp=round(tick.ask + 0.0003, 5)
+        )
         first_store = store_of(first)
         await eventually(lambda: len(first_store.open_trades()) == 2, "both trades recorded")
     finally:

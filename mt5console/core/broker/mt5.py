@@ -192,10 +192,15 @@ class Broker:
             return work()
         loop = asyncio.get_running_loop()
         answer = loop.run_in_executor(self._executor, work)
+        # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancellation that comes as
+        # the call finishes, and a cancelled loop (market data at stop) would then poll for ever.
         try:
-            return await asyncio.wait_for(asyncio.shield(answer), self.slow_call_after)
-        except TimeoutError:
-            pass
+            done, _ = await asyncio.wait({answer}, timeout=self.slow_call_after)
+        except asyncio.CancelledError:
+            answer.cancel()  # as awaiting it would: a call not started yet never runs
+            raise
+        if done:
+            return answer.result()
         # A hung terminal or mt5linux bridge holds the one terminal thread, and with it every call
         # behind this one (market data, orders, closes): the console looks idle without a word.
         # The call cannot be taken back; it is waited for, and the wait is said.
