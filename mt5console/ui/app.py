@@ -91,6 +91,7 @@ class ConsoleApp(App[None]):
             simulated=self.runtime.simulated,
             clock=clock,
             verbose=settings.verbose,
+            server_clock=lambda: self.runtime.broker.server_clock,  # replaced at start: read each time
         )
         self.palette = Palette.from_variables({})
         self.panes_ready = asyncio.Event()  # set once the runtime started and the panes show it

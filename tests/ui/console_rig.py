@@ -110,7 +110,9 @@ def make_console(
     folder.mkdir(exist_ok=True)
     for data in default_strategies() if strategies is None else strategies:
         (folder / f"{data['strategyId']}.json").write_text(json.dumps(data))
-    terminal = SimTerminal(seed=SEED, clock=clock)
+    terminal = SimTerminal(
+        seed=SEED, clock=clock, server_utc_offset=settings.get("sim_server_utc_offset", 0.0)
+    )
     rig_terminal_ready = terminal.initialize()
     assert rig_terminal_ready
     rig = ConsoleRig(app=None, clock=clock, terminal=terminal, root=tmp_path)  # type: ignore[arg-type]

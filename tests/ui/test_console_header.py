@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mt5console.core.broker.server_clock import ServerClock
 from mt5console.core.events import (
     AgentStateChanged,
     PlatformStateChanged,
@@ -72,4 +73,34 @@ async def test_the_header_drops_only_what_it_must(tmp_path: Path, monkeypatch: p
         # Unpaired at 80 columns everything fits: name, account, state and clock.
         assert line.strip().startswith("mt5console │  SIMULATED  │ #")
         assert "● connected" in line and line.rstrip().endswith("UTC")
+        await rig.app.shutdown()
+
+
+async def test_the_header_shows_a_trade_server_clock_that_is_not_utc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_console(tmp_path, monkeypatch, strategies=[], manual=(), sim_server_utc_offset=3.0)
+    async with rig.app.run_test(size=(160, 48)) as pilot:
+        await started(rig)
+        await pilot.pause()
+        status = rig.app.main.status
+        status.redraw()
+        assert "● connected │ server UTC+03:00" in drawn(status)
+        # A real terminal's clock not yet confirmed by a live tick: said, with a question mark.
+        rig.runtime.broker.server_clock = ServerClock.learning(None)
+        status.redraw()
+        assert "server UTC+00:00?" in drawn(status)
+        await rig.app.shutdown()
+
+
+async def test_a_trade_server_on_utc_adds_nothing_to_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_console(tmp_path, monkeypatch, strategies=[], manual=())
+    async with rig.app.run_test(size=(160, 48)) as pilot:
+        await started(rig)
+        await pilot.pause()
+        status = rig.app.main.status
+        status.redraw()
+        assert "server" not in drawn(status).replace("MT5Console-Sim", "")
         await rig.app.shutdown()

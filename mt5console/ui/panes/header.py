@@ -19,14 +19,16 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import Static
 
+from mt5console.core.broker.server_clock import ServerClock, describe_offset
 from mt5console.ui.formatting import DEFAULT_PALETTE, Palette
 from mt5console.ui.model import ConsoleModel
 
 SEPARATOR = " │ "
-# What a narrow header leaves out, one more at each step: the links' details, the app's name, the
+# What a narrow header leaves out, one more at each step: the links' details, the trade server's
+# clock (shown only when it is not UTC or not yet confirmed by a live tick), the app's name, the
 # account's server, the terminal's detail, the clock, the account's number. SIMULATED / REAL and the
 # terminal's state are never left out; if even then the line is too long, the links are cut short.
-SHED = ("link details", "name", "server", "terminal detail", "clock", "login")
+SHED = ("link details", "server clock", "name", "server", "terminal detail", "clock", "login")
 
 
 GOOD_LINKS = frozenset({"connected", "subscribed", "ok", "online"})
@@ -53,13 +55,20 @@ class StatusLine(Static):
     """
 
     def __init__(
-        self, model: ConsoleModel, *, broker: str, simulated: bool, clock: Callable[[], datetime]
+        self,
+        model: ConsoleModel,
+        *,
+        broker: str,
+        simulated: bool,
+        clock: Callable[[], datetime],
+        server_clock: Callable[[], ServerClock] | None = None,
     ) -> None:
         super().__init__(id="status")
         self._model = model
         self._broker = broker
         self._simulated = simulated
         self._clock = clock
+        self._server_clock = server_clock
         self.palette = DEFAULT_PALETTE
 
     def on_mount(self) -> None:
@@ -141,4 +150,17 @@ class StatusLine(Static):
         text.append(state, style=style + Style(bold=state != "connected"))
         if self._model.terminal_detail and "terminal detail" not in shed:
             text.append(f" ({self._model.terminal_detail})", style=palette.muted)
+        if self._server_clock is not None and "server clock" not in shed:
+            self._append_server_clock(text, self._server_clock())
         return text
+
+    def _append_server_clock(self, text: Text, clock: ServerClock) -> None:
+        """The trade server's clock, when it is worth a glance: ahead of UTC (the times shown are
+        converted), or not yet confirmed by a live tick (strategies skip closed bars meanwhile)."""
+        if clock.known and not clock.offset:
+            return
+        text.append(SEPARATOR + "server ")
+        if clock.known:
+            text.append(describe_offset(clock.offset), style=self.palette.muted)
+        else:
+            text.append(f"{describe_offset(clock.offset)}?", style=self.palette.warning)

@@ -20,6 +20,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from mt5console.core.broker.server_clock import ServerClock
 from mt5console.core.events import Event, Level, LogLine
 from mt5console.core.logsink import FrontEndLines
 from mt5console.ui.formatting import Palette
@@ -81,12 +82,15 @@ class MainScreen(Screen[None]):
         simulated: bool,
         clock: Callable[[], datetime],
         verbose: bool,
+        server_clock: Callable[[], ServerClock] | None = None,
     ) -> None:
         super().__init__(id="main")
         self.model = model
         self.clock = clock
         self.front_end_lines = FrontEndLines(verbose=verbose)
-        self.status = StatusLine(model, broker=broker, simulated=simulated, clock=clock)
+        self.status = StatusLine(
+            model, broker=broker, simulated=simulated, clock=clock, server_clock=server_clock
+        )
         self.account = AccountPane()
         self.chart = ChartPane()
         self.positions = PositionsPane()
