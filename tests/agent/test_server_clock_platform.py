@@ -23,6 +23,7 @@ from mt5console.core.limits import LimitGuard
 from mt5console.core.market import MarketData
 from mt5console.core.runtime import Runtime
 from mt5console.core.settings import Limits, Settings
+from tests.agent.test_agent_loop import agent_settings
 from tests.helpers import Clock, eventually, make_rig
 from tests.platform_server import PlatformServer
 
@@ -32,22 +33,13 @@ SERVER_HOURS = 2
 
 
 def settings_for(tmp_path: Path, url: str, **changes: Any) -> Settings:
-    base: dict[str, Any] = {
-        "broker": "sim",
-        "data_dir": tmp_path / "data",
-        "config_dir": tmp_path / "config",
-        "reconnect_interval": 0.5,
-        "connect_attempts": 1,
-        "poll_interval": 0.1,
-        "symbols": ("EURUSD", "USDCAD"),
-        "api_url": url,
-        "pairing_key": KEY,
-        "agent_id": AGENT,
-        "jobs_interval": 0.1,
-        "prices_interval": 0.2,
-    }
-    base.update(changes)
-    return Settings(**base)
+    """The agent loop's test settings with this file's key, agent and symbols (both tick)."""
+    return agent_settings(
+        tmp_path,
+        url,
+        **{"symbols": ("EURUSD", "USDCAD"), "pairing_key": KEY, "agent_id": AGENT, "prices_interval": 0.2}
+        | changes,
+    )
 
 
 @pytest.fixture
