@@ -11,15 +11,16 @@ through ticks, and a tick is proof of it only while it is fresh: a symbol whose 
 the adapter read it moments before, by no more than the time between the reads, got that tick between
 the two reads, so its time is the server's "now" give or take the poll interval (``_live``). The last
 tick of a closed market is hours old and says nothing; nor does a terminal catching up on old quotes
-after a start or a reconnect, which moves every tick at once by hours. Offsets
-are whole quarter hours; a fresh tick more than a few minutes off a quarter hour from this computer's
-clock means the computer's clock is wrong, and is said, not learned from.
+after a start or a reconnect, which moves every tick at once by hours. Offsets are whole quarter hours;
+a fresh tick more than a few minutes off a quarter hour from this computer's clock means the
+computer's clock is wrong, and is said, not learned from.
 
 Until a fresh tick has been seen (``known`` False) the adapter uses the offset remembered from the
-last session, else UTC, and the market data holds the strategies' bars (market.py): no strategy acts
-on a bar whose time might be hours off. A learned offset changes (a daylight-saving switch) only after
-``CONFIRMATIONS`` fresh ticks in a row agree on the new one. This class has no lock: the terminal
-thread writes it, the event loop reads whole ints and takes the notes (see ``take_notes``).
+last session, else UTC (``guessed``), and the market data holds the strategies' bars (market.py): no
+strategy acts on a bar whose time might be hours off. A learned offset changes (a daylight-saving
+switch) only after ``CONFIRMATIONS`` fresh ticks in a row, from separate reads, agree on the new one.
+This class has no lock: the terminal thread writes it, the event loop reads whole ints and takes the
+notes (see ``take_notes``).
 """
 
 from __future__ import annotations
