@@ -51,7 +51,7 @@ class BarFeed:
     closed: np.ndarray | None = None  # the latest closed bars, shared by every subscriber
     loaded: int = 0  # how many bars were asked for at the last fetch
     offset: int | None = None  # the server clock's offset the bar times were converted with
-    held: int = 0  # closed bars skipped while the server's clock was unconfirmed (said once)
+    held_said: bool = False  # a closed bar was skipped while the server's clock was unconfirmed
 
     @property
     def key(self) -> tuple[str, str]:
@@ -122,9 +122,9 @@ class MarketData:
     def _held(self, feed: BarFeed, closed: np.ndarray) -> None:
         """A bar closed while the server's clock is unconfirmed: its time may be hours off, which
         sessions and the daily loss limit would act on. Strategies skip it, and the log says so."""
-        feed.held += 1
-        if feed.held > 1:
+        if feed.held_said:
             return  # said at the first: a wrong computer clock would repeat it every bar
+        feed.held_said = True
         bar_time = datetime.fromtimestamp(int(closed["time"][-1]), UTC)
         self._events.warning(
             "market",

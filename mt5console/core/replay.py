@@ -220,9 +220,7 @@ async def run_replay_async(
         engine_turns=turns,
         indicator_misses=computations,
         refusals=watch.refusals(),
-        notes=(SERVER_TIME_NOTE,)
-        if data_utc_offset is None and terminal.replay_exported_by_metatrader
-        else (),
+        notes=_notes(terminal, data_utc_offset),
     )
 
 

@@ -191,8 +191,6 @@ class Runtime:
                 "that is not it",
             )
 
-    # ----------------------------------------------------------------- the platform link (issue 5)
-
     def _set_server_clock(self, store: Store) -> None:
         """The adapter's server clock (broker/server_clock.py), before it reads any time; an offset
         learned later is kept for the next start."""
@@ -212,6 +210,8 @@ class Runtime:
         clock = self.broker.server_clock
         if clock.offset or not clock.known:  # a terminal on UTC has nothing to say
             self.events.info("broker", f"trade server's clock: {clock.describe()}")
+
+    # ----------------------------------------------------------------- the platform link (issue 5)
 
     def _link_platform(self) -> None:
         """Queue trade events and command acks for the platform (with --api-url and an agent id)."""

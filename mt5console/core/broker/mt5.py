@@ -561,15 +561,8 @@ class Broker:
 
         def work() -> np.ndarray:
             offset = self.server_clock.offset  # the module reads dates in server time
-            found = np.array(
-                self._raw(
-                    "copy_rates_range", symbol, frame, _epoch(date_from) + offset, _epoch(date_to) + offset
-                ),
-                copy=True,
-            )
-            if offset and len(found):
-                found["time"] -= offset
-            return found
+            start, end = _epoch(date_from) + offset, _epoch(date_to) + offset
+            return self._utc_rates(np.asarray(self._raw("copy_rates_range", symbol, frame, start, end)))
 
         return await self._call(work)
 

@@ -10,7 +10,8 @@ from sqlmodel import Session, col, select
 
 from mt5console.core.store.base import StoreBase, aware, json_object, member, text
 from mt5console.core.store.errors import InvalidRecordError, RecordNotFoundError, RecordStateError
-from mt5console.core.store.tables import CommandRecord, CommandStatus, JobRecord, JobState, MetaRecord
+from mt5console.core.store.meta import swap_meta
+from mt5console.core.store.tables import CommandRecord, CommandStatus, JobRecord, JobState
 
 SESSION_STARTED_KEY = "session_started"  # in the meta table: when the last console session started
 
@@ -64,13 +65,8 @@ class JobStore(StoreBase):
         one ran since without finishing it, so it is out of date (``CommandBus.resume_unfinished``)."""
         now = aware("when", when)
         with self._write() as session:
-            record = session.get(MetaRecord, SESSION_STARTED_KEY)
-            previous = datetime.fromisoformat(record.value) if record is not None else None
-            if record is None:
-                session.add(MetaRecord(key=SESSION_STARTED_KEY, value=now.isoformat()))
-            else:
-                record.value = now.isoformat()
-            return previous
+            previous = swap_meta(session, SESSION_STARTED_KEY, now.isoformat())
+        return datetime.fromisoformat(previous) if previous is not None else None
 
     def unfinished_commands(self) -> list[CommandRecord]:
         """Commands received but never settled (ok or rejected): at start, those a crash cut off."""

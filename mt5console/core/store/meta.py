@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlmodel import Session
+
 from mt5console.core.store.base import StoreBase
 from mt5console.core.store.tables import MetaRecord
 
@@ -23,8 +25,14 @@ class MetaStore(StoreBase):
 
     def remember_server_offset(self, seconds: int) -> None:
         with self._write() as session:
-            record = session.get(MetaRecord, SERVER_OFFSET_KEY)
-            if record is None:
-                session.add(MetaRecord(key=SERVER_OFFSET_KEY, value=str(int(seconds))))
-            else:
-                record.value = str(int(seconds))
+            swap_meta(session, SERVER_OFFSET_KEY, str(int(seconds)))
+
+
+def swap_meta(session: Session, key: str, value: str) -> str | None:
+    """Set ``key`` to ``value`` in the meta table, in the caller's transaction; returns what it held."""
+    record = session.get(MetaRecord, key)
+    if record is None:
+        session.add(MetaRecord(key=key, value=value))
+        return None
+    previous, record.value = record.value, value
+    return previous
