@@ -226,3 +226,18 @@ async def test_two_files_with_one_strategy_id_do_not_replace_each_other(tmp_path
         assert any("already that of a.json" in line for line in rig.lines())
     finally:
         await rig.close()
+
+
+async def test_a_strategy_file_saved_with_a_byte_order_mark_starts_as_check_reads_it(tmp_path: Path) -> None:
+    """Windows editors may write UTF-8 with a BOM; `check` reads such a file, so the launch must too."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    strategy = always_buy("bom") | {"strategyName": "Импульс — демо"}
+    (folder / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(strategy, ensure_ascii=False).encode("utf-8"))
+    rig = await make_rig(tmp_path)
+    try:
+        results = await start_strategy_files(folder, rig.bus, rig.events)
+        assert [r.ok for r in results] == [True], results
+        assert rig.engine.runners["bom"].strategy.name == "Импульс — демо"
+    finally:
+        await rig.close()

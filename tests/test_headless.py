@@ -24,11 +24,13 @@ class Console:
     """A real ``mt5console`` process whose output is read on a thread, so a silent process fails
     the test with what it printed instead of blocking it."""
 
-    def __init__(self, *args: str, cwd: Path) -> None:
+    def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None, launcher: str = "") -> None:
+        """``launcher``: Python code run instead of ``-m mt5console.cli``, which then calls the cli."""
+        start = ["-c", launcher, *args] if launcher else ["-m", "mt5console.cli", *args]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mt5console.cli", *args],
+            [sys.executable, *start],
             cwd=cwd,
-            env=ENV,
+            env=ENV | (env or {}),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -220,3 +222,63 @@ def test_strategies_from_files_start_at_launch(tmp_path: Path) -> None:
         process.kill()
     assert any("invalid JSON at line 1" in line and "b.json" in line for line in lines)
     assert any("started from file a.json" in line for line in lines)
+
+
+# The console as it starts on Windows, where the asyncio loop has no signal handlers of its own.
+WINDOWS_LIKE_LOOP = """
+import asyncio.unix_events, sys
+def no_loop_signals(*args, **kwargs):
+    raise NotImplementedError
+asyncio.unix_events._UnixSelectorEventLoop.add_signal_handler = no_loop_signals
+from mt5console.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stops_cleanly_on_a_signal_where_the_loop_has_no_signal_handlers(tmp_path: Path, signum: int) -> None:
+    process = Console(
+        "--no-ui",
+        "--broker",
+        "sim",
+        "--data-dir",
+        str(tmp_path / "data"),
+        cwd=tmp_path,
+        launcher=WINDOWS_LIKE_LOOP,
+    )
+    try:
+        process.wait_for("ready:")
+        process.signal(signum)
+        assert process.wait() == 0
+        assert "stopped" in "\n".join(process.wait_for("stopped"))
+    finally:
+        process.kill()
+
+
+def test_a_name_outside_the_output_encoding_keeps_its_log_line(tmp_path: Path) -> None:
+    """Under a service manager stdout is a file in the locale's code page; a Cyrillic strategy name must
+    not cost the trader the line that says it started."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    strategy = always_buy("cyrillic") | {"strategyName": "Импульс"}
+    (folder / "s.json").write_text(json.dumps(strategy, ensure_ascii=False), encoding="utf-8")
+    process = Console(
+        "--no-ui",
+        "--broker",
+        "sim",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--strategies",
+        str(folder),
+        cwd=tmp_path,
+        env={"PYTHONIOENCODING": "cp1252"},
+    )
+    try:
+        lines = process.wait_for("ready:")
+        process.signal(signal.SIGINT)
+        assert process.wait() == 0
+    finally:
+        process.kill()
+    started = [line for line in lines if "started from file s.json" in line]
+    assert started and "\\u0418\\u043c\\u043f" in started[0], lines
+    assert not any("failed on LogLine" in line for line in lines), lines

@@ -71,7 +71,8 @@ async def start_strategy_files(
     for file in files:
         source = f"file {file.name}"
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
+            # utf-8-sig: Windows editors may start the file with a byte-order mark, which `check` reads too
+            data = json.loads(file.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError) as error:
             events.error("files", f"cannot read {file}: {error}")
             results.append(CommandResult(ok=False, error=str(error)))
