@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from types import FrameType
-from typing import Any, TextIO
+from typing import TextIO
 
 from mt5console.core.events import Event
 from mt5console.core.logsink import FrontEndLines, format_line
 from mt5console.core.runtime import Runtime, StartupError
 from mt5console.core.settings import Settings
+from mt5console.stop_signals import HEADLESS_SIGNALS, on_stop_signals
 
 STOP_TIMEOUT = 1.5  # seconds; INTERFACE.md promises a stop within 2 s of Ctrl-C
-# Ctrl-C, a service manager's stop and, on Windows, Ctrl-Break (a console's or a service wrapper's stop)
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
-)
 
 
 class LinePrinter:
@@ -43,36 +36,17 @@ async def run(settings: Settings, stream: TextIO = sys.stdout) -> int:
     runtime = Runtime(settings)
     runtime.subscribe(LinePrinter(stream, verbose=settings.verbose))
     stop = asyncio.Event()
-    with stop_on_signals(asyncio.get_running_loop(), stop):
-        return await _run_until_stopped(runtime, stop, stream)
 
+    def stop_on(name: str) -> None:
+        if not stop.is_set():
+            runtime.events.info("runtime", f"received {name}")
+        stop.set()
 
-@contextlib.contextmanager
-def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
-    """Sets ``stop`` on each of STOP_SIGNALS while inside, and puts the earlier handlers back after.
-
-    The loop's own handlers are POSIX only: on Windows, the MetaTrader5 package's platform, a service
-    runs there and ``add_signal_handler`` raises NotImplementedError. There a plain signal handler
-    hands the signal to the loop (it runs between bytecodes, so it must not touch the Event itself)."""
-    on_loop: list[int] = []
-    replaced: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
-
-    def hand_to_loop(_signum: int, _frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(stop.set)
-
-    for signum in STOP_SIGNALS:
-        try:
-            loop.add_signal_handler(signum, stop.set)
-            on_loop.append(signum)
-        except NotImplementedError:
-            replaced[signum] = signal.signal(signum, hand_to_loop)
+    restore = on_stop_signals(asyncio.get_running_loop(), HEADLESS_SIGNALS, stop_on)
     try:
-        yield
+        return await _run_until_stopped(runtime, stop, stream)
     finally:
-        for signum in on_loop:
-            loop.remove_signal_handler(signum)
-        for signum, handler in replaced.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        restore()
 
 
 async def _run_until_stopped(runtime: Runtime, stop: asyncio.Event, stream: TextIO) -> int:

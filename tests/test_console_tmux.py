@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mt5console.core.data_lock import HOLDER_FILE
 from mt5console.core.store import Store, StrategyState
 from tests.helpers import always_buy
 
@@ -131,5 +133,39 @@ def test_s_stops_a_running_strategy_in_the_real_console(tmux: Tmux, tmp_path: Pa
         record = store.get_strategy("watcher")
         assert record is not None
         assert (record.state, record.state_reason) == (StrategyState.STOPPED, "stopped by keyboard")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_stops_the_real_console_cleanly(tmux: Tmux, tmp_path: Path, signum: int) -> None:
+    """A service manager's stop (SIGTERM) or the SSH session gone (SIGHUP): the runtime stops as on `q`,
+    without a question nobody may be there to answer; the strategy runs again at the next start."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    watcher = always_buy("watcher", strategyName="Waits forever")
+    watcher["rules"]["entry"]["conditions"] = [{"indicator": "close", "condition": "less_than", "value": 0}]
+    (folder / "watcher.json").write_text(json.dumps(watcher))
+    status_file = tmp_path / "exit-status"
+    command = (
+        f"{sys.executable} -m mt5console.cli --broker sim --sim-seed 3 --data-dir data "
+        f"--strategies strategies --poll-interval 0.5; echo $? > {status_file}"
+    )
+    tmux.start(command, tmp_path)
+    tmux.wait_for(lambda s: "running" in row_of(s, "watcher") and "connected" in s, "the running strategy")
+    holder = (tmp_path / "data" / HOLDER_FILE).read_text()  # "pid N, started ..."
+    os.kill(int(holder.split(",")[0].split()[1]), signum)
+    deadline = time.monotonic() + 20
+    while not status_file.exists():
+        assert time.monotonic() < deadline, "the console did not stop:\n" + tmux.screen()
+        time.sleep(0.2)
+    time.sleep(0.1)  # the shell finishes writing the status
+    assert status_file.read_text().strip() == "0"
+    log = (tmp_path / "data" / "logs" / "mt5console.log").read_text()
+    assert f"received {signal.Signals(signum).name}" in log and "runtime   stopped" in log
+    store = Store(tmp_path / "data" / "mt5console.db")
+    try:
+        record = store.get_strategy("watcher")
+        assert record is not None and record.state == StrategyState.RUNNING
     finally:
         store.close()

@@ -74,7 +74,9 @@ class Console:
             self.process.wait()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
 def test_starts_prints_the_account_and_stops_on_a_signal(tmp_path: Path, signum: int) -> None:
     process = Console("--no-ui", "--broker", "sim", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
     try:
@@ -282,3 +284,27 @@ def test_a_name_outside_the_output_encoding_keeps_its_log_line(tmp_path: Path) -
     started = [line for line in lines if "started from file s.json" in line]
     assert started and "\\u0418\\u043c\\u043f" in started[0], lines
     assert not any("failed on LogLine" in line for line in lines), lines
+
+
+NOHUP = """
+import signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
+from mt5console.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_hangup_ignored_by_whoever_started_it_stays_ignored(tmp_path: Path) -> None:
+    process = Console(
+        "--no-ui", "--broker", "sim", "--data-dir", str(tmp_path / "data"), cwd=tmp_path, launcher=NOHUP
+    )
+    try:
+        process.wait_for("ready:")
+        process.signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert process.process.poll() is None, "the console stopped on a hangup nohup asked it to ignore"
+        process.signal(signal.SIGINT)
+        assert process.wait() == 0
+        assert "received SIGINT" in "\n".join(process.wait_for("stopped"))
+    finally:
+        process.kill()

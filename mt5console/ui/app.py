@@ -31,6 +31,7 @@ from mt5console.core.runtime import Runtime, StartupError
 from mt5console.core.settings import Settings
 from mt5console.core.store import StrategyRecord, StrategyState
 from mt5console.core.strategy.executor import RunnerStatus
+from mt5console.stop_signals import CONSOLE_SIGNALS, on_stop_signals
 from mt5console.ui.formatting import Palette
 from mt5console.ui.messages import CoreEvent, RuntimeReady
 from mt5console.ui.model import ConsoleModel, Pane
@@ -97,6 +98,7 @@ class ConsoleApp(App[None]):
         self.panes_ready = asyncio.Event()  # set once the runtime started and the panes show it
         self._unsubscribe: Callable[[], None] | None = None
         self._stopping = False
+        self._restore_signals: Callable[[], None] | None = None
         self.startup_error: str | None = None
         self._today_date: date | None = None  # the UTC day today's P&L was summed for
         self._today_wanted = False
@@ -159,6 +161,15 @@ class ConsoleApp(App[None]):
         for note in self.catalog.notes:
             self.runtime.events.info("console", note)
         self.run_worker(self._start_runtime(), name="runtime start", group="runtime", exit_on_error=False)
+        self._restore_signals = on_stop_signals(
+            asyncio.get_running_loop(), CONSOLE_SIGNALS, self._stop_signal
+        )
+
+    def _stop_signal(self, name: str) -> None:
+        """A stop from outside (a service manager, the SSH session gone): no question asked, as nobody
+        may be there to answer it; strategies start again with the console, positions stay open."""
+        self.runtime.events.info("console", f"received {name}")
+        self.run_worker(self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False)
 
     def _forward(self, event: Event) -> None:
         self.post_message(CoreEvent(event))
@@ -361,6 +372,9 @@ class ConsoleApp(App[None]):
         gc.unfreeze()  # what was frozen at start may be collected again (it matters in the tests)
 
     async def on_unmount(self) -> None:
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
         if self.runtime.started or self.runtime.store is not None:  # left without shutdown()
             await self._stop_runtime()
 
