@@ -1,7 +1,8 @@
 """``mt5console replay STRATEGY.json --data BARS.csv``: argument parsing and output; the replay itself
 is ``mt5console.core.replay``.
 
-Exit codes: 0 done; 2 bad arguments, strategy or data (the message on stderr names what is wrong);
+Exit codes: 0 done (also when the reader of the output went away, as ``| head -1`` does: the rest
+is dropped quietly); 2 bad arguments, strategy or data (the message on stderr names what is wrong);
 1 the engine reported an error during the replay.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,7 +19,13 @@ from time import monotonic
 from typing import TextIO
 
 from mt5console.core.broker.server_clock import offset_from_hours
-from mt5console.core.replay import ReplayError, ReplayResult, run_replay
+from mt5console.core.replay import (
+    MarketOptionError,
+    ReplayError,
+    ReplayResult,
+    UnrunnableStrategy,
+    run_replay,
+)
 from mt5console.core.replay_report import ReplayTrade
 from mt5console.core.strategy.model import StrategyError
 from mt5console.core.strategy.validation import read_json_object
@@ -62,14 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--spread",
         type=_points,
         metavar="POINTS",
-        help="spread for bars without one (default: the symbol's typical spread)",
+        help="spread for bars without one, no spread column or a blank cell (default: the symbol's "
+        "typical spread)",
     )
     parser.add_argument(
         "--data-utc-offset",
         type=_hours,
         metavar="HOURS",
         help="hours the bars' times are ahead of UTC, e.g. 2 for bars exported by a MetaTrader whose "
-        "trade server runs at UTC+2 (default: the times are UTC)",
+        "trade server runs at UTC+2 (default: the times are UTC); only for times without a zone: "
+        "refused for a file whose times carry one or are epoch seconds",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return parser
@@ -213,8 +223,16 @@ def replay_main(argv: Sequence[str]) -> int:
             progress=progress,
             data_utc_offset=args.data_utc_offset,
         )
+    except MarketOptionError as error:  # --symbol or --timeframe, not the strategy's file
+        return _fail(f"--{error.option}: {error.problem}")
     except StrategyError as error:
-        print(f"{args.strategy}: invalid strategy", file=sys.stderr)
+        # Worded as ``mt5console check`` words it: a valid strategy the console cannot run is not invalid.
+        verdict = (
+            "the console cannot run this strategy"
+            if isinstance(error, UnrunnableStrategy)
+            else "invalid strategy"
+        )
+        print(f"{args.strategy}: {verdict}", file=sys.stderr)
         for line in str(error).splitlines():
             print(f"  {line}", file=sys.stderr)
         return 2
@@ -226,13 +244,28 @@ def replay_main(argv: Sequence[str]) -> int:
     finally:
         if progress is not None:
             progress.clear()
+    try:
+        if args.json:
+            print(json.dumps(result.to_json()))
+        else:
+            print(render_table(result))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
     if args.json:
-        print(json.dumps(result.to_json()))
         for line in (
             *refusal_lines(result),
             *(f"note: {note}" for note in result.notes),
         ):  # beside the JSON, whose shape is the contract's
             print(line, file=sys.stderr)
-    else:
-        print(render_table(result))
     return 0
+
+
+def _drop_stdout() -> None:
+    """The reader closed the pipe (``| head -1``): what is left unwritten is not wanted. stdout is
+    pointed at the null device so that the interpreter's last flush does not fail again on exit."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)

@@ -285,7 +285,10 @@ def test_smart_types_partial_exits_and_filters_are_modelled() -> None:
     assert "only when ATR >= 3 pips" in summary
     assert "only in a trending or volatile market" in summary
     assert "confirmed on H4" in summary
-    assert "sized by dynamic risk (volatility method, 0.5% of the balance per trade)" in summary
+    assert (
+        "each position sized so that one ATR(14) against it costs 0.5% of the balance, whatever the stop"
+        in summary
+    )
 
 
 def test_the_summary_states_the_key_facts() -> None:

@@ -34,9 +34,9 @@ import numpy as np
 
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.broker.sim import SimTerminal
-from mt5console.core.broker.sim.csvbars import describe_spacing
+from mt5console.core.broker.sim.csvbars import describe_spacing, zoned_time
 from mt5console.core.broker.sim.engine import ReplayData
-from mt5console.core.broker.sim.symbols import symbols_named_in
+from mt5console.core.broker.sim.symbols import SYMBOLS, symbols_named_in
 from mt5console.core.events import Event, EventBus, Level, LogLine
 from mt5console.core.market import MarketData
 from mt5console.core.replay_report import ReplaySummary, ReplayTrade, summarize_trades, trades_from_deals
@@ -44,8 +44,9 @@ from mt5console.core.replay_schedule import Timetable
 from mt5console.core.store import Store
 from mt5console.core.strategy.engine import StrategyEngine
 from mt5console.core.strategy.executor import ENTRY_BLOCKED
+from mt5console.core.strategy.filters import unsupported_enabled_filters
 from mt5console.core.strategy.indicators import FullHistory, IndicatorCache
-from mt5console.core.strategy.model import Strategy, parse_strategy
+from mt5console.core.strategy.model import FieldError, Strategy, StrategyError, parse_strategy
 from mt5console.core.timeframes import TIMEFRAME_SECONDS
 
 START_BALANCE: Final = 10_000.0
@@ -64,6 +65,20 @@ Progress = Callable[[int, int], None]
 
 class ReplayError(RuntimeError):
     """The engine reported an error during the replay (its trades would not be trustworthy)."""
+
+
+class MarketOptionError(ValueError):
+    """The ``symbol`` or ``timeframe`` given to the replay is wrong, not the strategy's file."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        self.option = option  # "symbol" or "timeframe"
+        self.problem = problem
+        super().__init__(f"{option}: {problem}")
+
+
+class UnrunnableStrategy(StrategyError):
+    """A valid strategy the console cannot run: an enabled filter without its data (the news filter
+    without an economic calendar), as ``mt5console check`` says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +124,70 @@ def with_market(strategy: Mapping[str, Any] | object, symbol: str | None, timefr
     if timeframe is not None:
         definition["timeframe"] = timeframe
     return definition
+
+
+def parse_with_market(
+    strategy: Mapping[str, Any] | object, symbol: str | None, timeframe: str | None
+) -> tuple[object, Strategy]:
+    """The strategy's JSON with the given symbol and timeframe, and its parsed model.
+
+    A given symbol or timeframe the strategy format refuses raises MarketOptionError (the option is
+    at fault, not the file); anything else wrong StrategyError; an enabled filter the console cannot
+    run UnrunnableStrategy."""
+    definition = with_market(strategy, symbol, timeframe)
+    try:
+        parsed = parse_strategy(definition)
+    except StrategyError as error:
+        given = {"symbol": symbol, "timeframe": timeframe}
+        for fault in error.errors:
+            if given.get(fault.path) is not None:
+                raise MarketOptionError(fault.path, fault.message) from None
+        raise
+    unsupported = unsupported_enabled_filters(parsed.filters)
+    if unsupported:
+        # "newsFilter: why" -> the field rules.newsFilter and why, as the engine and check say it.
+        raise UnrunnableStrategy(
+            [FieldError(f"rules.{name}", why) for name, _, why in (t.partition(": ") for t in unsupported)]
+        )
+    return definition, parsed
+
+
+def broker_base_symbol(symbol: str) -> str | None:
+    """The simulator's symbol that ``symbol`` is with a broker's suffix (EURUSD.m, EURUSDm, EURUSD-ecn:
+    EURUSD), or None."""
+    upper = symbol.upper()
+    bases = [name for name in SYMBOLS if upper.startswith(name) and len(upper) > len(name)]
+    return max(bases, key=len) if bases else None
+
+
+def check_replayed_symbol(symbol: str) -> None:
+    """A suffixed symbol is refused, pointing at its base: a broker's suffix often marks another
+    contract (micro lots, a raw spread with commission), so the base's specification is not taken
+    for it silently."""
+    if symbol in SYMBOLS:
+        return
+    base = broker_base_symbol(symbol)
+    if base is not None:
+        raise ValueError(
+            f"the strategy trades {symbol}, {base} with a broker's suffix, and the replay has only {base}'s "
+            f"specification (a suffixed symbol may be another contract: its lot size, spread or "
+            f"commission); give --symbol {base} to replay the strategy as {base}"
+        )
+
+
+def check_data_offset(data: ReplayData, data_utc_offset: float | None) -> None:
+    """An offset applies to times without a zone; a file whose times carry theirs would be shifted
+    wrongly, so the offset is refused for it rather than applied silently."""
+    if not data_utc_offset or isinstance(data, np.ndarray):
+        return  # rates in memory are epoch seconds with no zone said: MetaTrader stamps them in server time
+    found = zoned_time(data)
+    if found is not None:
+        line, text = found
+        raise ValueError(
+            f"{data}: line {line}: time {text!r} carries its zone; --data-utc-offset applies only to times "
+            "without one (naive ISO, epoch seconds as MetaTrader's rates give them, its <DATE> and <TIME> "
+            "export): leave it out for this file"
+        )
 
 
 def check_data_symbol(data: ReplayData, strategy_symbol: str, given_symbol: str | None) -> None:
@@ -188,13 +267,16 @@ async def run_replay_async(
     ``symbol`` and ``timeframe`` default to the strategy's; ``spread`` (points) applies to bars
     without one (default: the symbol's typical spread); ``data_utc_offset``: hours the bars' times
     are ahead of UTC (None: UTC, and a note when the file looks like MetaTrader's own export, whose
-    times are its server's). Raises StrategyError for a bad strategy, ValueError for bad data (naming
-    the file, line and field), ReplayError when the engine failed.
+    times are its server's), for times without a zone only: a file whose times carry theirs (or are
+    epoch seconds) is refused with a non-zero offset. Raises MarketOptionError for a bad ``symbol`` or
+    ``timeframe``, StrategyError for a bad strategy (UnrunnableStrategy for one the console cannot
+    run), ValueError for bad data (naming the file, line and field), ReplayError when the engine failed.
     """
     started = perf_counter()
-    definition = with_market(strategy, symbol, timeframe)
-    parsed = parse_strategy(definition)
+    definition, parsed = parse_with_market(strategy, symbol, timeframe)
     check_data_symbol(data, parsed.symbol, symbol)
+    check_replayed_symbol(parsed.symbol)
+    check_data_offset(data, data_utc_offset)
     terminal = SimTerminal(
         seed=1,
         data=data,

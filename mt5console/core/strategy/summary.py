@@ -2,7 +2,8 @@
 
 The summary is written from the parsed model (never from the raw JSON), so it says what the engine
 will actually do: the active stop and target (the smart ones when smart exit is enabled), only the
-filters that are enabled, and "no stop loss" plainly when there is none.
+filters that are enabled, "no stop loss" plainly when there is none, and the volume as risk.py sizes
+it (a lot size only where the volume is that lot size).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mt5console.core.strategy.model_types import (
     LevelType,
     PartialExits,
     RiskManagement,
+    RiskMethod,
     RiskRewardLevel,
     StopLossSpec,
     Strategy,
@@ -27,7 +29,11 @@ from mt5console.core.strategy.model_types import (
     TakeProfitSpec,
 )
 from mt5console.core.strategy.operands import Operand
+from mt5console.core.strategy.risk import KELLY_MIN_TRADES
 from mt5console.core.strategy.validation import format_number
+
+# The ATR the executor sizes positions with (executor.ATR_14, passed to risk.size_position).
+SIZING_ATR_PERIOD: Final = 14
 
 _COMPARATOR_WORDS: Final = {
     Comparator.CROSSES_ABOVE: "crosses above",
@@ -42,16 +48,17 @@ _COMPARATOR_WORDS: Final = {
 
 def summarize(strategy: Strategy) -> str:
     """What the strategy will do, as one paragraph ending with a full stop."""
+    # Only a fixed volume is said with the entry: a sized one is said by its risk clause.
+    lots = f" {_lots(strategy.risk.lot_size)}" if _sizing_method(strategy.risk) == RiskMethod.FIXED else ""
     entries = ", and ".join(
-        f"{'buys' if entry.side == Side.BUY else 'sells'} {_lots(strategy.risk.lot_size)}"
-        f" when {describe_group(entry.conditions)}"
+        f"{'buys' if entry.side == Side.BUY else 'sells'}{lots} when {describe_group(entry.conditions)}"
         for entry in strategy.entries
     )
     positions = strategy.risk.max_positions
     clauses = [
         f"{strategy.name} ({strategy.strategy_id}) trades {strategy.symbol} on {strategy.timeframe}:"
         f" {entries}, at most {positions} position{'s' if positions != 1 else ''}",
-        *_risk_clauses(strategy.risk),
+        *_risk_clauses(strategy.risk, has_stop=strategy.exits.active_stop_loss is not None),
         *_exit_clauses(strategy.exits),
         *_filter_clauses(strategy.filters),
     ]
@@ -83,13 +90,30 @@ def _lots(volume: float) -> str:
     return f"{format_number(volume)} lot{'' if volume == 1 else 's'}"
 
 
-def _risk_clauses(risk: RiskManagement) -> list[str]:
+def _sizing_method(risk: RiskManagement) -> RiskMethod:
+    """The method risk.size_position uses: dynamic risk's, or the fixed lot size without it."""
+    return risk.dynamic.method if risk.dynamic.enabled else RiskMethod.FIXED
+
+
+def _risk_clauses(risk: RiskManagement, *, has_stop: bool) -> list[str]:
+    """How risk.size_position sizes each position, method by method (see its module's docstring)."""
     dynamic = risk.dynamic
     if not dynamic.enabled:
         return []
+    percent = f"{format_number(dynamic.risk_percent)}% of the balance"
+    atr = f"one ATR({SIZING_ATR_PERIOD})"
+    # atr and kelly spread the money at risk over the stop when there is one, else over one ATR.
+    distance = "the stop loss distance" if has_stop else f"{atr} (no stop loss)"
+    if dynamic.method == RiskMethod.FIXED:
+        return [f"dynamic risk's fixed method keeps the lot size (riskPercent {percent} is not used)"]
+    if dynamic.method == RiskMethod.ATR:
+        return [f"each position sized to risk {percent} over {distance}"]
+    if dynamic.method == RiskMethod.VOLATILITY:
+        return [f"each position sized so that {atr} against it costs {percent}, whatever the stop"]
     return [
-        f"sized by dynamic risk ({dynamic.method.value} method, {format_number(dynamic.risk_percent)}%"
-        " of the balance per trade)"
+        f"each position sized by the Kelly fraction of the strategy's closed trades, risking at most "
+        f"{percent} over {distance} ({_lots(risk.lot_size)} until {KELLY_MIN_TRADES} closed trades with "
+        "a profit or loss, no entry while they show no edge)"
     ]
 
 

@@ -5,14 +5,17 @@ The header names the columns, case insensitive (``Open``, ``<CLOSE>`` ...): the 
 ``time`` column together (MT5's own "Export bars" file: ``<DATE>``, ``<TIME>``); then ``open``,
 ``high``, ``low``, ``close``, optionally ``volume`` (or ``tick_volume``) and ``spread`` (points).
 Times are ISO 8601 (naive = UTC; MT5's ``2024.01.02 13:00`` is read too) or epoch seconds. Prices
-are bid prices. Comma, semicolon and tab separated files are read. Without a volume column each bar's
-tick volume is 4, the ticks the replay derives from it.
+are bid prices. Comma, semicolon and tab separated files are read, in UTF-8 or in UTF-16 with a byte
+order mark (Excel's and Windows' "Unicode text"). Without a volume column each bar's tick volume is
+4, the ticks the replay derives from it; a blank spread cell takes the default spread.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +28,10 @@ from mt5console.core.broker.sim.frames import FRAMES, Frame, parse_frame
 TIME_COLUMNS = ("time", "datetime", "date", "timestamp")
 VOLUME_COLUMNS = ("volume", "tick_volume", "tickvol", "vol")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+# Volumes and spreads are stored as int64: a larger number would wrap round to a negative one.
+INT64_LIMIT = float(2**63)
+# Epoch seconds past 9999-12-31 are no date a datetime (nor the replay's report) can hold.
+LAST_EPOCH_SECOND = 253_402_300_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +47,9 @@ def _column_key(name: str) -> str:
     return name.strip().strip("<>").strip().lower()
 
 
-def _parse_time(text: str, where: str) -> int:
+def _parse_time(text: str, where: str) -> tuple[int, bool]:
+    """Epoch seconds, and whether the text carried its zone (an ISO offset or Z; epoch seconds are
+    UTC by definition): such a time is never shifted by a data offset."""
     value = text.strip()
     try:
         number = float(value)
@@ -49,7 +58,9 @@ def _parse_time(text: str, where: str) -> int:
     else:
         if not math.isfinite(number):
             raise ValueError(f"{where}: time {text!r} is not a date")
-        return int(number)
+        if abs(number) > LAST_EPOCH_SECOND:
+            raise ValueError(f"{where}: time {text!r} is epoch seconds beyond the year 9999")
+        return int(number), True
     candidate = value
     if len(value) >= 10 and value[4] == "." and value[7] == ".":  # MT5 export: 2024.01.02 13:00
         candidate = value[:10].replace(".", "-") + value[10:]
@@ -58,8 +69,8 @@ def _parse_time(text: str, where: str) -> int:
     except ValueError:
         raise ValueError(f"{where}: time {text!r} is neither ISO 8601 nor epoch seconds") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
+        return int(when.replace(tzinfo=UTC).timestamp()), False
+    return int(when.timestamp()), True
 
 
 def _parse_number(text: str, where: str, column: str) -> float:
@@ -69,6 +80,14 @@ def _parse_number(text: str, where: str, column: str) -> float:
         raise ValueError(f"{where}: {column} {text!r} is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"{where}: {column} {text!r} is not a finite number")
+    return value
+
+
+def _parse_count(text: str, where: str, column: str) -> float:
+    """A volume or spread: a number int64 can hold."""
+    value = _parse_number(text, where, column)
+    if abs(value) >= INT64_LIMIT:
+        raise ValueError(f"{where}: {column} {text!r} is too large (at most {2**63 - 1:,})")
     return value
 
 
@@ -113,11 +132,11 @@ def _refuse_repeated_columns(keys: list[str], header: list[str], path: Path) -> 
             raise ValueError(f"{path}: the header names {names}: keep one column {key!r}")
 
 
-def _row_time(row: list[str], columns: dict[str, int], where: str) -> int:
+def _time_text(row: list[str], columns: dict[str, int]) -> str:
     text = row[columns["time"]]
     if "date" in columns and _is_time_of_day(text):
         text = f"{row[columns['date']].strip()} {text.strip()}"
-    return _parse_time(text, where)
+    return text
 
 
 def _is_time_of_day(text: str) -> bool:
@@ -132,6 +151,11 @@ def _check_row(where: str, o: float, h: float, low: float, c: float) -> None:
         raise ValueError(f"{where}: high {h} is below the open, low or close")
     if low > min(o, c):
         raise ValueError(f"{where}: low {low} is above the open or close")
+
+
+def _are_row_numbers(times: list[int]) -> bool:
+    """0, 1, 2, ... (or from 1): a counter, not epoch seconds of bars in 1970."""
+    return bool(times) and times[0] in (0, 1) and bool(np.all(np.diff(times) == 1))
 
 
 def frame_of_spacing(spacing: int) -> Frame | None:
@@ -158,14 +182,33 @@ def infer_frame(times: list[int] | np.ndarray, path: Path | str) -> Frame:
     return frame
 
 
-def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: int) -> ReplayBars:
-    """Read and validate the file; ValueError naming the file, line and column for any fault."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as error:
         raise ValueError(f"cannot read the bars to replay: {error}") from None
-    lines = text.splitlines()
+    # Excel's and Windows' "Unicode text" is UTF-16 with a byte order mark, which names the encoding.
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    try:
+        return raw.decode("utf-16" if utf16 else "utf-8-sig")
+    except UnicodeDecodeError as error:
+        encoding = "UTF-16" if utf16 else "UTF-8"
+        raise ValueError(
+            f"{path}: not {encoding} text (save it as UTF-8): byte {error.start} of the file "
+            f"(0x{raw[error.start]:02x}) cannot be read as {encoding}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    header: list[str]
+    columns: dict[str, int]
+    rows: Iterator[tuple[int, list[str]]]  # (line number, cells) of the bars, blank lines skipped
+    unnamed_time: bool  # the time is the unnamed first column (a pandas index)
+
+
+def _open_table(path: Path) -> _Table:
+    lines = _read_text(path).splitlines()
     if not lines or not lines[0].strip():
         raise ValueError(f"{path}: the file is empty; expected a header line and bars")
     try:
@@ -175,22 +218,57 @@ def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: 
     reader = csv.reader(lines, dialect)
     header = next(reader)
     columns = _find_columns(header, path)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for number, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) < len(header):
+                raise ValueError(f"{path}: line {number}: {len(row)} values for {len(header)} columns")
+            yield number, row
+
+    return _Table(header, columns, rows(), _column_key(header[columns["time"]]) == "")
+
+
+def zoned_time(path: str | Path) -> tuple[int, str] | None:
+    """The first bar whose ISO time carries its zone (an offset or Z), as (line number, time text); None
+    when none does. A data offset applies only to times that do not say their zone: the caller refuses one
+    for a file that has any. Epoch seconds say none in practice: MetaTrader's ``copy_rates_*`` stamps
+    them in its server's time, and such rates are often saved as they come (pandas ``to_csv``)."""
+    path = Path(path)
+    table = _open_table(path)
+    for number, row in table.rows:
+        text = _time_text(row, table.columns)
+        if not _is_epoch(text) and _parse_time(text, f"{path}: line {number}")[1]:
+            return number, text.strip()
+    return None
+
+
+def _is_epoch(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: int) -> ReplayBars:
+    """Read and validate the file; ValueError naming the file, line and column for any fault."""
+    path = Path(path)
+    table = _open_table(path)
+    columns = table.columns
     times: list[int] = []
     line_numbers: list[int] = []
     rows: list[tuple[float, float, float, float, float, float]] = []
-    for number, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+    for number, row in table.rows:
         where = f"{path}: line {number}"
-        if len(row) < len(header):
-            raise ValueError(f"{where}: {len(row)} values for {len(header)} columns")
-        time = _row_time(row, columns, where)
+        time = _parse_time(_time_text(row, columns), where)[0]
         o, h, low, c = (_parse_number(row[columns[name]], where, name) for name in PRICE_COLUMNS)
         _check_row(where, o, h, low, c)
-        volume = _parse_number(row[columns["volume"]], where, "volume") if "volume" in columns else 4.0
-        spread = (
-            _parse_number(row[columns["spread"]], where, "spread") if "spread" in columns else default_spread
-        )
+        volume = _parse_count(row[columns["volume"]], where, "volume") if "volume" in columns else 4.0
+        spread_text = row[columns["spread"]] if "spread" in columns else ""
+        # A blank cell is a bar without a spread, as in a file without the column: the default's.
+        spread = _parse_count(spread_text, where, "spread") if spread_text.strip() else default_spread
         if volume < 0 or spread < 0 or spread != int(spread):
             raise ValueError(
                 f"{where}: volume and spread must be non-negative (spread a whole number of points)"
@@ -200,6 +278,12 @@ def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: 
         times.append(time)
         line_numbers.append(number)
         rows.append((o, h, low, c, volume, spread))
+    if table.unnamed_time and _are_row_numbers(times):
+        raise ValueError(
+            f"{path}: missing column time: the unnamed first column holds the row numbers "
+            f"{', '.join(str(t) for t in times[:3])}, ... (a pandas index), not times; write the file "
+            "with its times in a column named time (or as the index)"
+        )
     if not rows:
         raise ValueError(f"{path}: no bars after the header")
     frame = parse_frame(timeframe) if timeframe is not None else infer_frame(times, path)
