@@ -287,3 +287,20 @@ def test_a_closed_pipe_ends_the_replay_quietly(files: tuple[Path, Path]) -> None
     err = process.stderr.read()
     assert process.wait(timeout=120) == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+# ------------------------------------------------------------------ the timeframe of a file with a stray row
+
+
+def test_one_stray_row_off_the_grid_is_refused_not_taken_for_the_timeframe(tmp_path: Path) -> None:
+    """An H1 file with one extra 18:30 row was read as M30, each H1 bar squeezed into half its time."""
+    rows = csv_rows(30)
+    half_past = START + timedelta(hours=18, minutes=30)
+    stray = f"{half_past.strftime('%Y-%m-%dT%H:%M:%S')},1.1,1.101,1.099,1.1,100,10"
+    rows.insert(19, stray)  # after the 18:00 bar
+    bars = tmp_path / "EURUSD_H1.csv"
+    bars.write_text("\n".join([HEADER, *rows]) + "\n")
+    with pytest.raises(
+        ValueError, match=r"line 21: bar starts 1800 s after the previous one, less than one H1"
+    ):
+        load_bars(bars, timeframe=None, default_spread=10)

@@ -172,10 +172,15 @@ def describe_spacing(spacing: int) -> str:
 
 
 def infer_frame(times: list[int] | np.ndarray, path: Path | str) -> Frame:
-    """The timeframe of bars whose smallest spacing equals one of MT5's timeframes."""
+    """The timeframe of bars whose most common spacing equals one of MT5's timeframes.
+
+    The most common, not the smallest: one stray row off the grid (an H1 file with one 18:30 bar) would
+    otherwise make the whole file M30, squeezing every bar into half its time; with the most common
+    spacing, the stray row is the one refused, by its line."""
     if len(times) < 2:
         raise ValueError(f"{path}: one bar is not enough to tell the timeframe; pass timeframe=")
-    spacing = int(np.min(np.diff(np.asarray(times, dtype=np.int64))))
+    spacings, counts = np.unique(np.diff(np.asarray(times, dtype=np.int64)), return_counts=True)
+    spacing = int(spacings[int(np.argmax(counts))])  # the smallest of the most common, when tied
     frame = frame_of_spacing(spacing)
     if frame is None:
         raise ValueError(f"{path}: bars {spacing} s apart match no timeframe; pass timeframe=")
