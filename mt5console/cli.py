@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
@@ -16,8 +17,14 @@ usage: mt5console [runtime options]            the console (runtime inside)
        mt5console replay STRATEGY.json --data BARS.csv [--symbol S] [--timeframe TF]
                          [--spread POINTS] [--json]   the live engine on the simulator over past bars
        mt5console --version
-run 'mt5console --help' for the runtime options, 'mt5console check --help' and 'mt5console replay --help'
-for the subcommands."""
+'mt5console check --help' and 'mt5console replay --help' describe the subcommands."""
+# The top of --help: one short usage line (the forms are in the epilog), then where else options live.
+HELP_USAGE = "mt5console [runtime options]   (every form of the command: at the end)"
+DESCRIPTION = """\
+A terminal trading console for MetaTrader 5. Every runtime option below can also be set by the
+environment variable in [brackets] (a .env file in the working folder is read too), or in
+config.toml under its name with underscores (--max-lot as max_lot under [limits]).
+Precedence: command line > environment > config file > defaults."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +44,12 @@ def run_main(args: list[str]) -> int:
     from mt5console.config import ConfigError, build_parser, load_settings
 
     parser = build_parser()
+    parser.usage = HELP_USAGE
+    parser.description = DESCRIPTION
     parser.epilog = USAGE
+    # The description and the epilog are laid out by hand (the epilog is a table of the command's
+    # forms): kept as written, not run together into one paragraph.
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     if "--version" in args:
         print(f"mt5console {__version__}")
         return 0

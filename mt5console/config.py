@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import io
 import math
 import os
 import tomllib
@@ -27,7 +28,9 @@ from urllib.parse import urlsplit
 import platformdirs
 from dotenv import dotenv_values
 
+from mt5console.core.agent.pairing import AgentFileError, apply_saved_identity, needs_pairing
 from mt5console.core.broker.server_clock import offset_from_hours
+from mt5console.core.commands.pusher.config import PusherConfigError, check_pusher_settings
 from mt5console.core.settings import BROKER_KINDS, Limits, Settings
 
 APP_NAME = "mt5console"
@@ -337,8 +340,29 @@ def load_settings(
     argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Settings:
     """Parse the runtime options in ``argv`` and build the Settings (see the module docstring)."""
-    namespace = build_parser(add_help=True).parse_args(list(argv))
+    parser = build_parser(add_help=True)
+    namespace, unrecognised = parser.parse_known_args(list(argv))
+    if unrecognised:
+        raise ConfigError(_unrecognised(unrecognised, parser))
     return settings_from_namespace(namespace, environ, cwd)
+
+
+def _unrecognised(arguments: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """The unknown options by name only: the value after a mistyped ``--pasword`` is a password, and
+    argparse's own message would print it."""
+    names = [
+        argument.split("=", 1)[0] for argument in arguments if argument.startswith("-") and argument != "-"
+    ]
+    if not names:
+        return (
+            f"{len(arguments)} unexpected value(s), not shown as one may be a secret; see mt5console --help"
+        )
+    known = sorted(parser._option_string_actions)
+    parts: list[str] = []
+    for name in dict.fromkeys(names):
+        close = difflib.get_close_matches(name, known, n=1)
+        parts.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return f"unrecognized option(s): {', '.join(parts)}; mt5console --help lists the options"
 
 
 def settings_from_namespace(
@@ -370,13 +394,49 @@ def settings_from_namespace(
             f"{origins['pusher_auth_endpoint']} and {origins['pusher_secret']}: give either the Pusher "
             "auth endpoint or the Pusher secret, not both"
         )
-    return Settings(
+    settings = Settings(
         **values,
         config_path=config_file if config_file.is_file() else None,
         config_dir=config_file.parent,
         pip_overrides=pips,
         limits=Limits(**limits),
     )
+    _refuse_a_pusher_that_cannot_work(settings, origins)
+    return settings
+
+
+def _refuse_a_pusher_that_cannot_work(settings: Settings, origins: Mapping[str, str]) -> None:
+    """A Pusher command channel asked for that can never work is bad configuration (exit 2), not a
+    warning the console trades on after without its remote kill switch. The rules are the Pusher
+    source's own; the agent id its channel follows may still come from agent.json or from pairing
+    at start, and only what can never work is refused."""
+    to_come = _agent_id_to_come(settings)
+    try:
+        check_pusher_settings(settings, agent_id_to_come=to_come)
+    except PusherConfigError as error:
+        given = [origins[name] for name in _PUSHER_SETTINGS if name in origins]
+        hint = ""
+        if not to_come and not settings.pusher_channel:
+            hint = "; an agent id also comes from pairing at start (--api-url and --key)"
+        raise ConfigError(
+            f"{', '.join(given)}: the Pusher command channel cannot work (and with it the remote kill "
+            f"switch): {error}{hint}"
+        ) from None
+
+
+_PUSHER_SETTINGS = ("pusher_key", "pusher_channel", "pusher_host", "pusher_auth_endpoint", "pusher_secret")
+
+
+def _agent_id_to_come(settings: Settings) -> bool:
+    """Whether the start will have an agent id: given, saved in agent.json for this platform, or
+    asked for by pairing (with --api-url and --key)."""
+    if settings.agent_id or not settings.api_url:
+        return bool(settings.agent_id)
+    try:
+        applied = apply_saved_identity(settings)
+    except AgentFileError:
+        return True  # the start refuses the file itself, naming it (exit 2)
+    return applied.agent_id is not None or needs_pairing(applied)
 
 
 # --- the layers ---------------------------------------------------------------------------------
@@ -395,8 +455,12 @@ def _environment_layers(environ: Mapping[str, str], cwd: Path) -> tuple[_EnvLaye
     if not dotenv_path.is_file():
         return (_EnvLayer("env", real),)
     # No ${VAR} interpolation: it would read os.environ, not ``environ``, and could mangle secrets.
+    # Read here, not by dotenv: a BOM (Windows editors) would become part of the first name.
+    text = _read_text(dotenv_path, "the .env file")
     from_file = {
-        name: value for name, value in dotenv_values(dotenv_path, interpolate=False).items() if value
+        name: value
+        for name, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items()
+        if value
     }
     return (_EnvLayer("env", real), _EnvLayer(str(dotenv_path), from_file))
 
@@ -475,9 +539,8 @@ def _read_config_file(path: Path, explicit: bool, label: str) -> tuple[dict[str,
     if not path.is_file():
         return {}, {}
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        document = tomllib.loads(_read_text(path, "the config file"))
+    except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: cannot read the config file: {error}") from None
     values: dict[str, object] = {}
     pips: dict[str, float] = {}
@@ -501,6 +564,23 @@ def _read_config_file(path: Path, explicit: bool, label: str) -> tuple[dict[str,
         else:
             _unknown(path, key, _FILE_KEYS)
     return values, pips
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A settings file's text: UTF-8, with or without the BOM that PowerShell 5's
+    ``Set-Content -Encoding UTF8`` and Notepad write. ConfigError naming the file otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read {what}: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(
+            f"{path}: {what} is not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); "
+            "save it as UTF-8"
+        ) from None
 
 
 def _table(path: Path, key: str, value: object) -> Iterator[tuple[str, object]]:

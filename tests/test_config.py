@@ -139,6 +139,8 @@ def test_aliases_of_the_older_executor(home: Path, cwd: Path) -> None:
         "WE_V2_PLATFORM_API_URL": "http://localhost:8000",
         "WE_V2_PLATFORM_API_KEY": "secret-key",
         "WE_V2_MT5_PATH": r"C:\MT5\terminal64.exe",
+        # A private channel needs its auth (no WE_V2_* name for it): else the start is refused.
+        "MT5C_PUSHER_AUTH_ENDPOINT": "http://localhost:8000/pusher/auth",
     }
     s = load_settings([], environ, cwd)
     assert (s.pusher_key, s.pusher_cluster, s.pusher_channel) == ("k", "mt1", "private-executor-7")
@@ -254,8 +256,12 @@ def test_missing_config_file_is_an_error_only_when_asked_for(home: Path, cwd: Pa
         (["--strategies", "missing.json"], {}, "--strategies: 'missing.json' does not exist"),
         ([], {"MT5C_SIM_DATA": "bars.csv"}, "env MT5C_SIM_DATA: 'bars.csv' does not exist"),
         (["--theme", "  "], {}, "--theme: '  ' is empty"),
-        (["--no-such-option"], {}, "unrecognized arguments: --no-such-option"),
-        (["--data", "x.csv"], {}, "unrecognized arguments: --data"),  # never taken for --data-dir
+        (["--no-such-option"], {}, "unrecognized option(s): --no-such-option"),
+        (
+            ["--data", "x.csv"],
+            {},
+            "unrecognized option(s): --data (did you mean --sim-data?)",
+        ),  # never taken for --data-dir
         (["--sim-seed"], {}, "--sim-seed: expected one argument"),
     ],
 )
@@ -299,7 +305,8 @@ def test_secrets_never_appear_in_error_messages(home: Path, cwd: Path) -> None:
     assert (
         "--pusher-auth-endpoint and --pusher-secret: give either" in message and "s3cr3t-value" not in message
     )
-    settings = load_settings(["--password", "p4ss", "--key", "k3y", "--pusher-secret", "s3c"], {}, cwd)
+    pusher = ["--pusher-key", "pk", "--pusher-channel", "private-c", "--pusher-secret", "s3c"]
+    settings = load_settings(["--password", "p4ss", "--key", "k3y", *pusher], {}, cwd)
     assert not {"p4ss", "k3y", "s3c"} & set(repr(settings).replace("'", " ").split())
 
 
@@ -336,3 +343,88 @@ def test_runtime_options_reused_as_a_parent_parser(home: Path, cwd: Path) -> Non
     settings = settings_from_namespace(namespace, {"MT5C_MAX_LOT": "9"}, cwd)
     assert (settings.limits.max_lot, settings.data_dir) == (0.2, cwd / "d")
     assert (namespace.command, namespace.data) == ("replay", "b.csv")
+
+
+# --- review fixes: mistyped secret flags, Pusher setups that cannot work, file encodings ----------
+
+
+def test_a_mistyped_secret_flag_is_named_but_its_value_never_shown(
+    home: Path, cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mt5console.cli import main
+
+    for argv in (["--pasword", "PW_SECRET_xyz"], ["--pasword=PW_SECRET_xyz"], ["--no-ui", "PW_SECRET_xyz"]):
+        message = error_of(argv, {}, cwd)
+        assert "PW_SECRET_xyz" not in message
+    assert "unrecognized option(s): --pasword (did you mean --password?)" in error_of(
+        ["--pasword", "PW_SECRET_xyz"], {}, cwd
+    )
+    assert main(["--pusher-secrte", "PS_SECRET_abc", "--no-ui"]) == 2
+    printed = capsys.readouterr()
+    assert "--pusher-secrte (did you mean --pusher-secret?)" in printed.err
+    assert "PS_SECRET_abc" not in printed.err + printed.out
+
+
+def test_a_pusher_channel_that_can_never_work_is_refused_naming_what_is_missing(
+    home: Path, cwd: Path
+) -> None:
+    platform = ["--api-url", "http://127.0.0.1:9"]
+    # A private channel (the agent's) with neither the auth endpoint nor the secret to sign it.
+    message = error_of(
+        ["--pusher-key", "pk", "--pusher-cluster", "mt1", "--agent-id", "A1", *platform], {}, cwd
+    )
+    assert message.startswith("--pusher-key: the Pusher command channel cannot work")
+    assert "'private-executor-A1' is private: give --pusher-auth-endpoint" in message
+    # No channel, no agent id, and no way to get one (no key to pair with, nothing saved).
+    message = error_of(["--pusher-key", "pk", "--pusher-secret", "ps-secret", *platform], {}, cwd)
+    assert "--pusher-key, --pusher-secret: the Pusher command channel cannot work" in message
+    assert "no channel" in message and "ps-secret" not in message
+    message = error_of([], {"MT5C_PUSHER_SECRET": "ps-secret"}, cwd)
+    assert message.startswith("env MT5C_PUSHER_SECRET: ") and "no Pusher app key (--pusher-key)" in message
+
+
+def test_a_pusher_channel_whose_agent_id_comes_later_is_accepted(home: Path, cwd: Path) -> None:
+    from mt5console.core.agent.pairing import AgentIdentity, save_identity
+
+    url = "http://127.0.0.1:9"
+    pusher = ["--pusher-key", "pk", "--pusher-secret", "ps-secret"]
+    # The id comes from pairing at start (--api-url and --key): the channel will follow it.
+    assert load_settings([*pusher, "--api-url", url, "--key", "k3y-given"], {}, cwd).agent_id is None
+    # ... or from agent.json, saved by an earlier pairing with this platform.
+    config = write(cwd / "cfg" / "config.toml", "")
+    save_identity(config.parent / "agent.json", AgentIdentity("saved-7", "saved-key", url))
+    assert load_settings([*pusher, "--api-url", url, "--config", str(config)], {}, cwd).pusher_key == "pk"
+    # A pairing saved with another platform brings no id here (its key is not sent there).
+    message = error_of([*pusher, "--api-url", "http://127.0.0.1:10", "--config", str(config)], {}, cwd)
+    assert "no channel" in message and "pairing at start (--api-url and --key)" in message
+    # A public channel needs no id and no auth.
+    assert load_settings(["--pusher-key", "pk", "--pusher-channel", "desk"], {}, cwd).pusher_channel == "desk"
+
+
+def test_settings_files_that_are_not_utf8_are_refused_naming_the_file(
+    home: Path, cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mt5console.cli import main
+
+    config = cwd / "config.toml"
+    config.write_bytes(b'theme = "\xff\xfe"\n')
+    message = error_of(["--config", str(config)], {}, cwd)
+    assert message == f"{config}: the config file is not UTF-8 text (byte 0xff on line 1); save it as UTF-8"
+    assert main(["--config", str(config), "--no-ui"]) == 2  # not a traceback with exit code 1
+    assert str(config) in capsys.readouterr().err
+    config.unlink()
+    (cwd / ".env").write_bytes(b"MT5C_THEME=dark\nMT5C_SYMBOLS=EUR\xffUSD\n")
+    assert error_of([], {}, cwd) == (
+        f"{cwd / '.env'}: the .env file is not UTF-8 text (byte 0xff on line 2); save it as UTF-8"
+    )
+
+
+def test_settings_files_with_a_utf8_bom_are_read(home: Path, cwd: Path) -> None:
+    bom = "\ufeff"
+    config = write(cwd / "config.toml", bom + 'theme = "from-bom-file"\n')
+    assert load_settings(["--config", str(config)], {}, cwd).theme == "from-bom-file"
+    write(cwd / ".env", bom + "MT5C_SYMBOLS=EURUSD\n")
+    assert load_settings([], {}, cwd).symbols == ("EURUSD",)
+    # The first name of a .env with a BOM is checked like any other (a typo is not silently ignored).
+    write(cwd / ".env", bom + "MT5C_MAX_LOTS=0.01\n")
+    assert "MT5C_MAX_LOTS: no setting has this name; did you mean MT5C_MAX_LOT?" in error_of([], {}, cwd)

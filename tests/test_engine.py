@@ -142,6 +142,63 @@ async def test_replace_keeps_positions_and_magic(tmp_path: Path) -> None:
         await rig.close()
 
 
+async def test_a_strategy_with_open_positions_is_not_moved_to_another_symbol(tmp_path: Path) -> None:
+    """Replaced on another symbol, a strategy stopped managing (and counting, and closing at a kill
+    switch) its positions on the old one: a review left one open under a STOP_ALL that said ok."""
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        (position,) = await rig.broker.positions()
+        refused = rf"symbol: always has open positions on another symbol \(#{position.ticket} EURUSD\)"
+        with pytest.raises(StrategyError, match=refused):
+            await rig.engine.start(always_buy(symbol="GBPUSD"), source="test")
+        assert rig.engine.runners["always"].strategy.symbol == "EURUSD"  # left running as it was
+        assert rig.store.get_strategy("always").symbol == "EURUSD"
+        await rig.engine.stop("always", close_positions=True, by="test")
+        assert await rig.broker.positions() == ()
+        await rig.engine.start(always_buy(symbol="GBPUSD"), source="test")  # nothing left behind now
+        assert rig.engine.runners["always"].strategy.symbol == "GBPUSD"
+    finally:
+        await rig.close()
+
+
+async def test_a_restore_on_another_symbol_runs_and_names_the_positions_it_does_not_manage(
+    tmp_path: Path,
+) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        await rig.market.poll_once()
+        await rig.bar()
+        (position,) = await rig.broker.positions()
+        moved = always_buy(symbol="GBPUSD")  # as stored by a version that let a strategy move
+        rig.store.save_strategy("always", name="moved", symbol="GBPUSD", timeframe="M1", definition=moved)
+        await rig.engine.restore()
+        assert rig.engine.runners["always"].strategy.symbol == "GBPUSD"
+        said = f"has open positions on another symbol than its GBPUSD (#{position.ticket} EURUSD)"
+        assert said in rig.text()
+    finally:
+        await rig.close()
+
+
+async def test_a_stop_that_closes_closes_the_strategys_positions_on_every_symbol(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        await rig.engine.start(always_buy(), source="test")
+        magic = rig.store.get_strategy("always").magic
+        await rig.market.poll_once()
+        await rig.bar()
+        # One of its magic on another symbol: moved before moves were refused, or placed by hand.
+        await rig.broker.open_market("GBPUSD", Side.BUY, 0.01, magic=magic, comment="by hand")
+        assert len(await rig.broker.positions()) == 2
+        closed = await rig.engine.stop("always", close_positions=True, by="test")
+        assert closed == 2 and await rig.broker.positions() == ()
+    finally:
+        await rig.close()
+
+
 async def test_a_bad_strategy_starts_nothing(tmp_path: Path) -> None:
     rig = await make_rig(tmp_path)
     try:

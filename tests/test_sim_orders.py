@@ -3,12 +3,14 @@ closes, SL/TP changes and hits, deal history and the account's equity and margin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from mt5console.core.broker.sim import SimTerminal
+from mt5console.core.broker.sim.symbols import SYMBOLS
 from tests.helpers import WEDNESDAY, Clock, deal_history, open_positions, order_history
 
 SATURDAY = datetime(2024, 3, 9, 12, 0, tzinfo=UTC)
@@ -132,7 +134,6 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], int]] = [
     ("tp below the bid of a buy", {"tp": "bid-10"}, 10016),
     ("sl off the price grid", {"sl": "bid-10.5"}, 10016),
     ("price off the grid", {"price": "ask+0.5"}, 10015),
-    ("market moved beyond the deviation", {"price": "ask+50", "deviation": 10}, 10004),
     ("RETURN filling on a market-execution symbol", {"type_filling": 2}, 10030),
     ("pending order", {"action": 5, "type": 2, "price": "ask-100"}, 10035),
     ("close-by", {"action": 10, "position": 1, "position_by": 2}, 10035),
@@ -170,6 +171,38 @@ def test_a_bad_request_gets_its_real_retcode_and_changes_nothing(
     assert snapshot(mt5) == before
 
 
+def test_market_execution_fills_at_the_market_whatever_the_price_and_deviation(mt5: SimTerminal) -> None:
+    info, tick = mt5.symbol_info("EURUSD"), mt5.symbol_info_tick("EURUSD")
+    assert info is not None and tick is not None
+    assert info.trade_exemode == mt5.SYMBOL_TRADE_EXECUTION_MARKET
+    for price, deviation in (
+        (round(tick.ask + 2e-5, 5), 0),
+        (round(tick.ask - 2e-5, 5), 0),
+        (tick.ask + 5e-4, 10),
+    ):
+        result = market(mt5, "EURUSD", mt5.ORDER_TYPE_BUY, 0.1, price=round(price, 5), deviation=deviation)
+        assert result.retcode == mt5.TRADE_RETCODE_DONE, result.comment
+        assert result.price == tick.ask  # the market's price, not the request's
+
+
+def test_instant_execution_still_requotes_beyond_the_deviation(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instant = replace(SYMBOLS["EURUSD"], execution=SimTerminal.SYMBOL_TRADE_EXECUTION_INSTANT)
+    monkeypatch.setitem(SYMBOLS, "EURUSD", instant)
+    mt5 = SimTerminal(seed=5, clock=clock)
+    assert mt5.initialize()
+    info, tick = mt5.symbol_info("EURUSD"), mt5.symbol_info_tick("EURUSD")
+    assert info is not None and tick is not None
+    assert info.trade_exemode == mt5.SYMBOL_TRADE_EXECUTION_INSTANT
+    before = snapshot(mt5)
+    away = market(mt5, "EURUSD", mt5.ORDER_TYPE_BUY, 0.1, price=round(tick.ask + 2e-5, 5), deviation=0)
+    assert away.retcode == mt5.TRADE_RETCODE_REQUOTE and "deviation 0" in away.comment
+    assert snapshot(mt5) == before
+    near = market(mt5, "EURUSD", mt5.ORDER_TYPE_BUY, 0.1, price=round(tick.ask + 2e-5, 5), deviation=2)
+    assert near.retcode == mt5.TRADE_RETCODE_DONE
+
+
 def test_symbol_specific_refusals(mt5: SimTerminal) -> None:
     gold = mt5.symbol_info_tick("XAUUSD")
     assert gold is not None
@@ -193,6 +226,9 @@ def test_malformed_calls_return_none_with_invalid_params(mt5: SimTerminal) -> No
         {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "stoploss": 1.0},
         {"action": True, "symbol": "EURUSD", "volume": 0.1, "type": 0},
         {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "magic": -1},
+        {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "magic": 2**64},  # beyond a ulong
+        {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "magic": 0, "position": 2**70},
+        {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "type_time": 2**40},  # beyond an int
     ):
         assert mt5.order_send(request) is None  # type: ignore[arg-type]
         code, text = mt5.last_error()

@@ -171,7 +171,7 @@ def refusals(call: Recorder) -> None:
     deal(call, "EURUSD", buy, 500.0)  # INVALID_VOLUME: above the maximum
     deal(call, "EURUSD", buy, 99.0)  # NO_MONEY
     deal(call, "EURUSD", buy, 0.1, type_filling=c.ORDER_FILLING_RETURN)  # INVALID_FILL
-    deal(call, "EURUSD", buy, 0.1, price=1.5)  # REQUOTE
+    deal(call, "EURUSD", buy, 0.1, price=-1.5)  # INVALID_PRICE: market execution never requotes
     deal(call, "EURUSD", buy, 0.1, price=1.234567)  # INVALID_PRICE
     wrong = levels(call, "EURUSD", False, 50, 50)  # a sell's levels on a buy: wrong sides
     deal(call, "EURUSD", buy, 0.1, sl=wrong["sl"])  # INVALID_STOPS

@@ -66,6 +66,7 @@ def test_positions_balance_and_history_survive_a_new_terminal(tmp_path: Path) ->
     account = before[0]
     assert account.balance != 10_000.0  # the partial close booked a profit or a loss
 
+    first.shutdown()  # one terminal per state file: the next one starts once this one is off
     second = terminal(path, clock, balance=99_999.0)  # a saved account keeps its own balance
     assert everything(second) == before
     (kept,) = open_positions(second, ticket=eur.order)
@@ -80,7 +81,7 @@ def test_stops_hit_while_no_terminal_ran_are_executed_when_one_starts(tmp_path: 
     tick = first.symbol_info_tick("EURUSD")
     assert tick is not None
     opened = deal(first, "EURUSD", 0, 0.5, sl=round(tick.bid - 0.0005, 5), tp=round(tick.bid + 0.0005, 5))
-    del first
+    first.shutdown()
 
     clock.advance(days=1)
     second = terminal(path, clock)
@@ -90,8 +91,10 @@ def test_stops_hit_while_no_terminal_ran_are_executed_when_one_starts(tmp_path: 
     assert WEDNESDAY.timestamp() < out.time < clock.now.timestamp()
     account = second.account_info()
     assert account is not None and account.balance == round(10_000 + out.profit, 2)
+    seen = everything(second)
+    second.shutdown()
     third = terminal(path, clock)  # the execution itself was saved
-    assert everything(third) == everything(second)
+    assert everything(third) == seen
 
 
 def test_a_refused_request_leaves_the_saved_state_as_it_was(tmp_path: Path) -> None:
@@ -101,6 +104,7 @@ def test_a_refused_request_leaves_the_saved_state_as_it_was(tmp_path: Path) -> N
     saved = everything(first)
     assert deal(first, "EURUSD", 0, 0.015).retcode == first.TRADE_RETCODE_INVALID_VOLUME
     assert deal(first, "EURUSD", 1, 0.1, position=123).retcode == first.TRADE_RETCODE_POSITION_CLOSED
+    first.shutdown()
     assert everything(terminal(path, clock)) == saved
 
 
@@ -160,3 +164,108 @@ def test_a_position_survives_a_kill_9_of_the_process_that_opened_it(tmp_path: Pa
         77,
     )
     assert [d.entry for d in deal_history(mt5, position=int(ticket))] == [mt5.DEAL_ENTRY_IN]
+
+
+# ------------------------------------------------------------------- one terminal per state file
+
+
+def test_a_second_terminal_on_a_held_state_file_cannot_initialize_until_the_first_shuts_down(
+    tmp_path: Path,
+) -> None:
+    path, clock = tmp_path / "shared.db", Clock(WEDNESDAY)
+    first = terminal(path, clock)
+    bought = deal(first, "EURUSD", 0, 0.5)
+    second = SimTerminal(seed=1, clock=clock, state_path=path)  # made while the position is open
+    assert second.initialize() is False
+    code, text = second.last_error()
+    assert code == second.RES_E_INTERNAL_FAIL_INIT
+    assert str(path) in text and f"pid {os.getpid()}" in text
+    assert second.positions_get() is None  # not connected: it cannot trade the account
+
+    clock.advance(minutes=5)
+    closed = deal(first, "EURUSD", 1, 0.5, position=bought.order)
+    assert closed.retcode == first.TRADE_RETCODE_DONE
+    after_close = everything(first)
+    first.shutdown()
+
+    # Now the file is free: the second terminal reads the account as it is NOW (the position it saw
+    # open at its making is closed), so it can neither close it again nor bring it back.
+    assert second.initialize(), second.last_error()
+    assert everything(second) == after_close
+    again = deal(second, "EURUSD", 1, 0.5, position=bought.order)
+    assert again.retcode == second.TRADE_RETCODE_POSITION_CLOSED
+    assert first.initialize() is False  # and now the first one is the one kept out
+    second.shutdown()
+    assert everything(terminal(path, clock)) == after_close
+
+
+def test_a_new_state_file_is_written_by_the_terminal_that_takes_it(tmp_path: Path) -> None:
+    path, clock = tmp_path / "new.db", Clock(WEDNESDAY)
+    made_first = SimTerminal(seed=1, clock=clock, state_path=path, balance=5_000.0)
+    made_second = SimTerminal(seed=1, clock=clock, state_path=path, balance=7_000.0)
+    assert made_second.initialize()
+    assert made_first.initialize() is False
+    made_second.shutdown()
+    assert made_first.initialize()
+    account = made_first.account_info()
+    assert account is not None and account.balance == 7_000.0  # the account the file holds
+    assert len(deal_history(made_first, *EVER)) == 1  # one deposit, not two
+
+
+# ------------------------------------------------------------------------ magic numbers (ulong)
+
+
+@pytest.mark.parametrize("magic", [2**63 - 1, 2**63, 2**64 - 1])
+def test_a_magic_number_up_to_a_ulong_survives_the_state_file(tmp_path: Path, magic: int) -> None:
+    path, clock = tmp_path / "state.db", Clock(WEDNESDAY)
+    first = terminal(path, clock)
+    opened = deal(first, "EURUSD", 0, 0.2, magic=magic)
+    assert opened.retcode == first.TRADE_RETCODE_DONE, opened.comment
+    assert deal(first, "EURUSD", 1, 0.1, position=opened.order, magic=magic).retcode == 10009
+    before = everything(first)
+    first.shutdown()
+    second = terminal(path, clock)
+    assert everything(second) == before
+    (position,) = open_positions(second)
+    assert position.magic == magic
+    assert {d.magic for d in deal_history(second, position=opened.order)} == {magic}
+    assert {o.magic for o in order_history(second, position=opened.order)} == {magic}
+
+
+@pytest.mark.parametrize("magic", [2**64, 2**70, -1])
+def test_a_magic_number_beyond_a_ulong_is_an_invalid_argument_and_saves_nothing(
+    tmp_path: Path, magic: int
+) -> None:
+    path, clock = tmp_path / "state.db", Clock(WEDNESDAY)
+    mt5 = terminal(path, clock)
+    before = everything(mt5)
+    request = {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "magic": magic}
+    assert mt5.order_send(request) is None
+    code, text = mt5.last_error()
+    assert code == mt5.RES_E_INVALID_PARAMS and '"magic"' in text
+    mt5.shutdown()
+    assert everything(terminal(path, clock)) == before
+
+
+# ---------------------------------------------------------------- the feed the state was priced by
+
+
+def test_a_state_file_opened_with_another_seed_says_so(tmp_path: Path) -> None:
+    path, clock = tmp_path / "state.db", Clock(WEDNESDAY)
+    first = terminal(path, clock)
+    deal(first, "EURUSD", 0, 0.1)
+    assert first.setup_notices == ()  # a new file: nothing to compare with
+    first.shutdown()
+
+    same = SimTerminal(seed=1, clock=clock, state_path=path)
+    assert same.setup_notices == ()
+    other = SimTerminal(seed=2, clock=clock, state_path=path)
+    (notice,) = other.setup_notices
+    assert "seed 1" in notice and "seed 2" in notice and str(path) in notice
+    assert "1 open position(s)" in notice
+    assert other.initialize()  # said, not refused: a trader may change the feed on purpose
+    other.shutdown()
+    # The file now remembers the feed used last.
+    assert SimTerminal(seed=2, clock=clock, state_path=path).setup_notices == ()
+    (back,) = SimTerminal(seed=1, clock=clock, state_path=path).setup_notices
+    assert "last used with seed 2" in back

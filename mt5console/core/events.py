@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -113,6 +113,31 @@ class StrategyStateChanged(Event):
     reason: str
 
 
+# A secret shorter than this is not masked: "S" replaced in every line garbled them all ("***IMULATED",
+# "EURU***D") and so gave the secret away. The start warns about such a secret instead.
+MIN_MASKED_SECRET = 4
+MASK = "***"
+
+
+def maskable_secrets(secrets: Iterable[str | None]) -> tuple[str, ...]:
+    """The secrets long enough to be masked, longest first (a secret that holds another is masked
+    whole, not left with the longer one's tail showing), without repeats."""
+    kept = {secret for secret in secrets if secret and len(secret) >= MIN_MASKED_SECRET}
+    return tuple(sorted(kept, key=lambda secret: (-len(secret), secret)))
+
+
+def too_short_secrets(secrets: Iterable[str | None]) -> tuple[str, ...]:
+    """The secrets too short to be masked (they may show in the logs); never print them."""
+    return tuple(dict.fromkeys(s for s in secrets if s and len(s) < MIN_MASKED_SECRET))
+
+
+def mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every maskable secret replaced by ``***``."""
+    for secret in maskable_secrets(secrets):
+        text = text.replace(secret, MASK)
+    return text
+
+
 Subscriber = Callable[[Event], None]
 
 
@@ -128,18 +153,42 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self.log_history: deque[LogLine] = deque(maxlen=history)
         self._secrets: tuple[str, ...] = ()
+        self._warned_short: set[str] = set()  # short secrets already warned about
+        self._short_unsaid: set[str] = set()  # ... and those to warn about once someone listens
 
     def set_secrets(self, secrets: tuple[str, ...]) -> None:
-        """Values masked in every log line, whoever wrote it (pairing key, passwords, Pusher secret)."""
-        self._secrets = tuple(s for s in secrets if s)
+        """Values masked in every log line, whoever wrote it (pairing key, passwords, Pusher secret).
+
+        A secret shorter than MIN_MASKED_SECRET is not masked (see there); the first time one is
+        given, a warning says so, without the secret, once someone listens (the runtime sets its
+        secrets before a front end subscribes)."""
+        self._secrets = maskable_secrets(secrets)
+        self._short_unsaid.update(s for s in too_short_secrets(secrets) if s not in self._warned_short)
+        self._say_short_secrets()
+
+    def _say_short_secrets(self) -> None:
+        if not self._short_unsaid or not self._subscribers:
+            return
+        self._warned_short |= self._short_unsaid
+        self._short_unsaid.clear()
+        self.warning(
+            "runtime",
+            f"a secret (MT5 password, pairing key or Pusher secret) is shorter than {MIN_MASKED_SECRET} "
+            "characters: too short to be masked without garbling every log line, it may show in the "
+            "logs; use a longer one",
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets masked in log lines (for other places that must mask them, e.g. stored errors)."""
+        return self._secrets
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, self._secrets)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
+        self._say_short_secrets()
 
         def unsubscribe() -> None:
             if subscriber in self._subscribers:

@@ -52,6 +52,7 @@ class BarFeed:
     loaded: int = 0  # how many bars were asked for at the last fetch
     offset: int | None = None  # the server clock's offset the bar times were converted with
     held_said: bool = False  # a closed bar was skipped while the server's clock was unconfirmed
+    failure: str | None = None  # why the last poll of this feed failed (said once), None while it works
 
     @property
     def key(self) -> tuple[str, str]:
@@ -84,6 +85,7 @@ class MarketData:
         self._feeds: dict[tuple[str, str], BarFeed] = {}
         self.polls = 0
         self.last_poll: datetime | None = None
+        self._poll_failure: str | None = None  # why the last poll failed (said once), None while it works
 
     # ----------------------------------------------------------------- subscriptions
 
@@ -133,6 +135,19 @@ class MarketData:
             "every bar until a live tick does",
         )
 
+    def _feed_failed(self, feed: BarFeed, reason: str) -> None:
+        """A feed's bars cannot be had: said once (again only when the reason changes), naming the
+        strategies' feed, not once a poll for as long as it lasts."""
+        if reason == feed.failure:
+            return
+        feed.failure = reason
+        self._events.warning(
+            "market",
+            f"{feed.symbol} {feed.timeframe}: the terminal serves no bars ({reason}); strategies on "
+            f"{feed.symbol} {feed.timeframe} get no closed bars while it lasts "
+            "(said once; retried every poll)",
+        )
+
     async def run(self) -> None:
         """Poll until cancelled; waits quietly while the terminal is reconnecting."""
         while True:
@@ -143,7 +158,18 @@ class MarketData:
             except TerminalUnavailable:
                 continue  # the adapter has logged it and is reconnecting
             except BrokerError as error:
-                self._events.warning("market", f"market data poll failed: {error}")
+                # Said once, not once a poll: again only when the reason changes.
+                if str(error) != self._poll_failure:
+                    self._events.warning(
+                        "market", f"market data poll failed: {error} (said once while it lasts)"
+                    )
+                self._poll_failure = str(error)
+            else:
+                if self._poll_failure is not None:
+                    self._events.info(
+                        "market", f"market data poll recovered (it failed: {self._poll_failure})"
+                    )
+                    self._poll_failure = None
             await asyncio.sleep(self.poll_interval)
 
     async def poll_once(self) -> None:
@@ -166,7 +192,21 @@ class MarketData:
             for listener in list(self._positions_listeners):
                 await listener(positions)
         for feed in list(self._feeds.values()):
-            await self._poll_feed(feed)
+            try:
+                await self._poll_feed(feed)
+            except TerminalUnavailable:
+                raise
+            except BrokerError as error:
+                if self.light:
+                    raise  # the replay stops on it: its one feed is all there is
+                self._feed_failed(feed, str(error))  # one feed the terminal cannot serve: the others go on
+                continue
+            if feed.failure is not None:
+                self._events.info(
+                    "market",
+                    f"{feed.symbol} {feed.timeframe}: bars are served again (they failed: {feed.failure})",
+                )
+                feed.failure = None
         self.polls += 1
         self.last_poll = datetime.now(UTC)
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 from mt5console.core.agent.agent import AgentLoop, pair_until_done
 from mt5console.core.agent.agent_state import OFF, AgentStatus
@@ -57,6 +57,31 @@ def describe_account(account: AccountState, simulated: bool) -> str:
     )
 
 
+# The simulator's advice names its Python arguments; the console's user has options instead. The
+# CLI has no option for the timeframe of --sim-data: the bars' spacing tells it.
+_CLI_ADVICE: Final = (
+    ("pass symbol=", "give --sim-symbol"),
+    (
+        "one bar is not enough to tell the timeframe; pass timeframe=",
+        "one bar is not enough to tell the timeframe; give at least two bars, one timeframe apart",
+    ),
+    (
+        "match no timeframe; pass timeframe=",
+        "match no timeframe; space the bars one MetaTrader timeframe apart",
+    ),
+    ("; pass timeframe=", "; the bars' spacing must tell their timeframe"),
+)
+
+
+def _for_the_command_line(message: str, settings: Settings) -> str:
+    """A simulator's refusal of --sim-data, with advice the command line can follow."""
+    if settings.sim_data is None:
+        return message
+    for python, command_line in _CLI_ADVICE:
+        message = message.replace(python, command_line)
+    return message
+
+
 class Runtime:
     def __init__(
         self,
@@ -78,8 +103,10 @@ class Runtime:
         self.agent_status = AgentStatus(self.events, state=OFF)
         self.agent_backoff: Callable[[], Backoff] = Backoff  # the agent loops' retry delays (tests shorten)
         self._sink: LogSink | None = None
+        # What the simulated terminal says about its setup when it is made (said once the log runs).
+        self._setup_notices: list[str] | None = [] if self.simulated else None
         self.broker = Broker(
-            module or module_factory(settings),
+            self._noting_setup(module or module_factory(settings)),
             events=self.events,
             simulated=self.simulated,
             initialize_kwargs=initialize_kwargs(settings),
@@ -94,6 +121,44 @@ class Runtime:
         self.started = False
         self.failed = asyncio.Event()  # set when a service task died: front ends should stop
         self._data_lock = DataDirLock(settings.data_dir)
+
+    def _noting_setup(self, factory: Callable[[], Any]) -> Callable[[], Any]:
+        """``factory``, keeping the simulated terminal's setup notices from the first terminal made
+        (it runs on the adapter's terminal thread, the one place that may touch the terminal)."""
+
+        def make() -> Any:
+            made = factory()
+            notices = self._setup_notices
+            if notices is not None and not notices:
+                found = getattr(made, "setup_notices", ())  # the simulator's extra; a wrapper may lack it
+                notices.extend(str(n) for n in found if isinstance(found, tuple | list))
+                self._setup_notices = (
+                    notices if notices else None
+                )  # a reconnect's terminal says nothing again
+            return made
+
+        return make
+
+    def _say_setup_notices(self) -> None:
+        for notice in self._setup_notices or ():
+            self.events.warning("broker", f"simulated terminal: {notice}")
+        self._setup_notices = None
+
+    async def _drop_unknown_symbols(self) -> None:
+        """Track only the symbols the terminal knows: an unknown one would never get a tick, without a
+        word. Warned, not refused: a broker's symbol list can change."""
+        try:
+            unknown = await self.broker.unknown_symbols(self.market.symbols)
+        except BrokerError as error:
+            self.events.warning("broker", f"could not check the tracked symbols: {error}")
+            return
+        if unknown:
+            self.market.symbols = tuple(s for s in self.market.symbols if s not in unknown)
+            self.events.warning(
+                "broker",
+                f"the terminal does not know {', '.join(unknown)}: not tracked (check --symbols; "
+                f"the broker may name {'it' if len(unknown) == 1 else 'them'} otherwise, e.g. with a suffix)",
+            )
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -123,9 +188,7 @@ class Runtime:
             await self._close_parts()
             raise StartupError(str(error), exit_code=3) from None
         except ValueError as error:  # the simulator refused its settings (a bad --sim-data file...)
-            message = f"simulated terminal: {error}"
-            if settings.sim_data is not None and "symbol=" in message:
-                message = message.replace("pass symbol=", "give --sim-symbol")
+            message = _for_the_command_line(f"simulated terminal: {error}", settings)
             self.events.error("runtime", message)
             await self._close_parts()
             raise StartupError(message, exit_code=2) from None
@@ -137,6 +200,8 @@ class Runtime:
                 + ("" if terminal.trade_allowed else "; algo trading is DISABLED in the terminal"),
             )
         self.events.info("broker", describe_account(account, self.simulated))
+        self._say_setup_notices()
+        await self._drop_unknown_symbols()
         self.market.account = account
         self.engine = StrategyEngine(
             self.broker, self.market, self.store, self.events, limits=settings.limits
@@ -158,7 +223,7 @@ class Runtime:
         self.events.info(
             "runtime",
             f"ready: {running} strateg{'y' if running == 1 else 'ies'} running, "
-            f"{len(positions)} position(s) open, tracking {', '.join(self.market.symbols)}",
+            f"{len(positions)} position(s) open, tracking {', '.join(self.market.symbols) or 'no symbol'}",
         )
         self.spawn("market-data", self.market.run())
         if needs_pairing(settings):
@@ -236,7 +301,7 @@ class Runtime:
         """Fill in the agent id and key saved by an earlier pairing (agent.json in the config dir)."""
         given = self.settings
         try:
-            self.settings = apply_saved_identity(given)
+            self.settings = apply_saved_identity(given, say=lambda note: self.events.info("agent", note))
         except AgentFileError as error:
             self.events.error("agent", str(error))
             await self._close_parts()

@@ -74,7 +74,11 @@ async def test_first_start_pairs_and_saves_then_the_second_reuses_it(
     assert pair.body["pairing_key"] == KEY
     assert set(pair.body) == {"pairing_key", "name", "version", "broker", "account"}
     assert mode(saved) == 0o600
-    assert json.loads(saved.read_text()) == {"agent_id": "agent-paired-7", "pairing_key": ISSUED_KEY}
+    assert json.loads(saved.read_text()) == {
+        "agent_id": "agent-paired-7",
+        "pairing_key": ISSUED_KEY,
+        "api_url": platform.url,  # the platform it is for: never sent to another
+    }
     assert ISSUED_KEY not in console.lines() and KEY not in console.lines()  # secrets never logged
     assert [p.name for p in saved.parent.iterdir()] == ["agent.json"]  # no temp file left behind
 
@@ -99,8 +103,8 @@ async def test_pairing_waits_out_an_unreachable_platform(tmp_path: Path) -> None
         assert console.states()[-1].state == "pairing"
         platform.fail_status = None
         await eventually(platform.heartbeats, "a heartbeat once paired", within=5)
-        assert load_identity(agent_file(settings)) == AgentIdentity("agent-paired-1", KEY)
-        assert "pairing: POST /agents/pair: HTTP 503" in console.lines()
+        assert load_identity(agent_file(settings)) == AgentIdentity("agent-paired-1", KEY, platform.url)
+        assert "pairing: the platform is failing (HTTP 503) (POST /agents/pair: HTTP 503" in console.lines()
     finally:
         await console.runtime.stop()
         platform.go_away()

@@ -28,14 +28,23 @@ from mt5console.core.agent.job_poller import JobPoller
 from mt5console.core.agent.jobs import JobExecutor, build_handlers
 from mt5console.core.agent.link import PlatformLink
 from mt5console.core.agent.pairing import (
+    AgentFileError,
     AgentIdentity,
     PairingError,
     agent_file,
+    load_identity,
     pair,
     save_identity,
+    saved_for_elsewhere,
     with_identity,
 )
-from mt5console.core.agent.platform import Backoff, PlatformClient, PlatformRefused, PlatformUnavailable
+from mt5console.core.agent.platform import (
+    Backoff,
+    PlatformClient,
+    PlatformRefused,
+    PlatformUnavailable,
+    why_unavailable,
+)
 from mt5console.core.agent.prices import PriceFeed
 from mt5console.core.broker.models import AccountState
 from mt5console.core.broker.mt5 import Broker
@@ -59,9 +68,9 @@ async def pair_until_done(
     agent.json and return the settings with it. None when the platform refuses (the agent stays off)."""
     assert settings.api_url and settings.pairing_key
     backoff = backoff or Backoff()
-    client = PlatformClient(settings.api_url, settings.pairing_key)
+    client = PlatformClient(settings.api_url, settings.pairing_key, secrets=events.secrets)
     status.set_state(PAIRING)
-    events.info(SOURCE, f"pairing with {settings.api_url} (no agent id given or saved)")
+    events.info(SOURCE, f"pairing with {settings.api_url} ({_why_pairing(settings)})")
     try:
         while True:
             try:
@@ -69,7 +78,10 @@ async def pair_until_done(
                 break
             except PlatformUnavailable as error:
                 delay = backoff.next_delay()
-                events.warning(SOURCE, f"pairing: {error}; retrying in {delay:.1f} s")
+                # A refused key (401/403) is said as such: waiting does not mend it, the key does.
+                events.warning(
+                    SOURCE, f"pairing: {why_unavailable(error)} ({error}); retrying in {delay:.1f} s"
+                )
                 await wait_or_wake(delay, None)
             except (PlatformRefused, PairingError) as error:
                 events.error(SOURCE, f"pairing failed, the agent loop is off: {error}")
@@ -81,6 +93,20 @@ async def pair_until_done(
     _save(settings, identity, events)
     events.info(SOURCE, f"paired: agent id {identity.agent_id}")
     return with_identity(settings, identity)
+
+
+def _why_pairing(settings: Settings) -> str:
+    """Why this start pairs, for the log: nothing saved, or a pairing saved with another platform."""
+    try:
+        saved = load_identity(agent_file(settings))
+    except AgentFileError:
+        saved = None  # the start has read it already; a file gone bad since then changes nothing here
+    if saved is not None and saved_for_elsewhere(settings, saved):
+        return (
+            f"{agent_file(settings)} holds the pairing with {saved.api_url}, whose key is not sent to "
+            "another platform: pairing afresh with the given key, the answer replaces it"
+        )
+    return "no agent id given or saved"
 
 
 def _save(settings: Settings, identity: AgentIdentity, events: EventBus) -> None:

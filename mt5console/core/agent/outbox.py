@@ -106,11 +106,12 @@ class OutboxDelivery:
             self._failed(entry, error)
             return False
         except PlatformRefused as error:
-            self._store.outbox_abandoned(entry.id, str(error))
+            reason = self._events.redact(str(error))  # masked before it is stored in SQLite
+            self._store.outbox_abandoned(entry.id, reason)
             self._events.error(
                 SOURCE,
                 f"the platform refused {entry.kind} #{entry.id}, given up (kept in the outbox table): "
-                f"{error}",
+                f"{reason}",
             )
             return True
         self._store.outbox_delivered(entry.id)
@@ -123,8 +124,10 @@ class OutboxDelivery:
         if error.retry_after is not None:
             delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER))
         self.retry_at = utcnow() + timedelta(seconds=delay)
-        self._store.outbox_failed(entry.id, str(error), self.retry_at)
-        message = str(error)
+        # Masked before it is stored (last_error in SQLite) or shown (the header's detail is no LogLine,
+        # which the EventBus would mask): the error may quote the platform's answer.
+        message = self._events.redact(str(error))
+        self._store.outbox_failed(entry.id, message, self.retry_at)
         now = utcnow()
         first = self.state != "retrying" or message != self.last_error
         if self.state != "retrying":

@@ -11,14 +11,14 @@ Every answer is sorted into one of three outcomes the callers act on:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from mt5console.core.events import utcnow
+from mt5console.core.events import mask_secrets, utcnow
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # Statuses after which the same request may succeed later: the platform is busy, starting, or its
@@ -116,8 +116,11 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - utcnow()).total_seconds())
 
 
-def _answer_text(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
+def answer_text(response: httpx.Response, secrets: Iterable[str | None]) -> str:
+    """The start of an error answer for a message, secrets masked BEFORE it is cut: a debug page or a
+    422 that echoes the Authorization header, cut inside the key, would leave a piece of the key that
+    no later masking recognises (in the log, the events table and the outbox's last_error)."""
+    text = mask_secrets(response.text.strip().replace("\n", " "), secrets)
     return text[:MAX_ERROR_TEXT] + ("..." if len(text) > MAX_ERROR_TEXT else "")
 
 
@@ -131,13 +134,16 @@ class PlatformClient:
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        secrets: Iterable[str | None] = (),
     ) -> None:
+        """``secrets``: besides the key, what must never be quoted from an answer (the EventBus's)."""
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"api_url: {base_url!r} is not an http:// or https:// URL")
         headers = {"Accept": "application/json", "User-Agent": "mt5console"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self.base_url = base_url.rstrip("/")
+        self._secrets = (key, *secrets)
         # verify=True is httpx's default; it is spelled out because real money rides on it.
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -175,7 +181,9 @@ class PlatformClient:
         status = response.status_code
         if 200 <= status < 300:
             return PlatformResponse(status=status, body=_json_or_none(response))
-        message = f"{call}: HTTP {status}" + (f": {_answer_text(response)}" if response.content else "")
+        message = f"{call}: HTTP {status}" + (
+            f": {answer_text(response, self._secrets)}" if response.content else ""
+        )
         # A redirect is held back too: following it would resend the bearer key to another place.
         if status >= 500 or status < 400 or status in RETRYABLE_STATUSES:
             raise PlatformUnavailable(message, status=status, retry_after=_retry_after(response))

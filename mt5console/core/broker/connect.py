@@ -51,7 +51,14 @@ def module_factory(settings: Settings) -> Callable[[], Any]:
 
         def open_bridge() -> Any:
             bridge = importlib.import_module("mt5linux")
-            return bridge.MetaTrader5(host=settings.mt5_host, port=settings.mt5_port)
+            where = f"{settings.mt5_host}:{settings.mt5_port}"
+            try:
+                return bridge.MetaTrader5(host=settings.mt5_host, port=settings.mt5_port)
+            except OSError as error:
+                # "[Errno 111] Connection refused" alone does not say which bridge was tried.
+                raise ConnectionError(
+                    f"mt5linux bridge at {where} (--mt5-host, --mt5-port): {error.strerror or error}"
+                ) from error
 
         return open_bridge
     raise ValueError(f"unknown broker kind {kind!r}")

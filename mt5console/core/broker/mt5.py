@@ -492,6 +492,26 @@ class Broker:
         self._specs[name] = spec
         return spec
 
+    async def unknown_symbols(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``names`` the terminal does not know, in one hop; the known ones are put into
+        Market Watch when they are not there (as ``symbol`` does), so that their ticks come."""
+        wanted = list(dict.fromkeys(names))
+
+        def work() -> tuple[str, ...]:
+            unknown: list[str] = []
+            for name in wanted:
+                info = self._module.symbol_info(name)
+                if info is None:
+                    code, text = self._module.last_error()
+                    if int(code) in CONNECTION_LOST_CODES:
+                        raise _Failed("symbol_info", int(code), str(text))
+                    unknown.append(name)
+                elif not info.visible:
+                    self._module.symbol_select(name, True)
+            return tuple(unknown)
+
+        return await self._call(work)
+
     async def cached_symbol(self, name: str) -> SymbolSpec:
         """Like ``symbol`` but reuses the first answer (contract specs do not change in a session)."""
         return self._specs.get(name) or await self.symbol(name)

@@ -109,6 +109,7 @@ class StrategyEngine:
         """Validate, persist, then run. Starting an id that runs replaces it (its positions stay)."""
         strategy, spec = await self.validate(data)
         strategy_id = strategy.strategy_id
+        await self._check_no_positions_left_behind(strategy, restoring=source == "restart")
         replacing = strategy_id in self.runners
         if replacing:
             self._detach(strategy_id)
@@ -148,6 +149,41 @@ class StrategyEngine:
         runner.resume_partial_plans()
         self._state_changed(strategy, state, f"{verb} from {source}")
         return strategy
+
+    async def _check_no_positions_left_behind(self, strategy: Strategy, *, restoring: bool) -> None:
+        """A strategy manages the positions of its magic number on its own symbol only. Started on
+        another symbol (a replace, or a start after a stop that left positions open), its positions
+        on the old one would be left without their exit conditions and partial exits, and uncounted by
+        its maxPositions: refused until they are closed. A restore goes on (the strategy is as it was
+        stored) and says which positions it does not manage."""
+        record = self._store.get_strategy(strategy.strategy_id)
+        if record is None:
+            return
+        elsewhere = [
+            p
+            for p in await self._broker.positions()
+            if p.magic == record.magic and p.symbol != strategy.symbol
+        ]
+        if not elsewhere:
+            return
+        which = ", ".join(f"#{p.ticket} {p.symbol}" for p in elsewhere)
+        if restoring:
+            self._events.warning(
+                strategy.strategy_id,
+                f"has open positions on another symbol than its {strategy.symbol} ({which}): it does not "
+                "manage them; STOP_STRATEGY with closePositions (or the kill switch) closes them",
+            )
+            return
+        raise StrategyError(
+            [
+                FieldError(
+                    "symbol",
+                    f"{strategy.strategy_id} has open positions on another symbol ({which}); started on "
+                    f"{strategy.symbol} it would leave them without its exits and outside its maxPositions: "
+                    "close them first (STOP_STRATEGY with closePositions, or CLOSE_POSITION)",
+                )
+            ]
+        )
 
     def _detach(self, strategy_id: str) -> StrategyRunner:
         runner = self.runners.pop(strategy_id)
@@ -223,12 +259,13 @@ class StrategyEngine:
                 self._events.error(record.id, f"could not restore after restart: {error}")
 
     async def close_positions_of(self, strategy_id: str, *, by: str) -> int:
-        """Close the open positions of a strategy that does not run (its magic number's, on its
-        symbol): what a stop with closePositions left undone when a crash cut it off."""
+        """Close the open positions of a strategy that does not run (its magic number's, on any symbol,
+        as a running one's stop does): what a stop with closePositions left undone when a crash cut it
+        off."""
         record = self._store.get_strategy(strategy_id)
         if record is None:
             raise EngineError(f"no strategy {strategy_id!r} in the store")
-        theirs = [p for p in await self._broker.positions(symbol=record.symbol) if p.magic == record.magic]
+        theirs = [p for p in await self._broker.positions() if p.magic == record.magic]
         closed = await self._close_each(theirs, close_comment(strategy_tag(strategy_id), "stop"), strategy_id)
         self._events.info(strategy_id, f"closed {closed} position(s) of the stopped strategy ({by})")
         return closed

@@ -150,10 +150,6 @@ class StrategyRunner:
 
         return values
 
-    async def my_positions(self) -> list[Position]:
-        positions = await self._broker.positions(symbol=self.strategy.symbol)
-        return self._mine(positions)
-
     def _mine(self, positions: Sequence[Position]) -> list[Position]:
         """This strategy's positions: its magic number (derived from its id) on its symbol. The comment
         is not required: some brokers' gateways rewrite or drop it, and a strategy that stopped
@@ -441,8 +437,12 @@ class StrategyRunner:
         return whole
 
     async def close_all(self, reason: str) -> int:
+        """Closes every position of the strategy's magic number, on any symbol: a stop that closes, or
+        the kill switch, leaves nothing of it open (one it was moved away from, before that was refused,
+        included)."""
         count = 0
-        for position in await self.my_positions():
+        magic = self.magic
+        for position in [p for p in await self._broker.positions() if p.magic == magic]:
             if await self._close(position, None, reason):
                 count += 1
         return count

@@ -9,6 +9,7 @@ would have done meanwhile.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,9 @@ from mt5console.core.broker.sim.csvbars import bars_from_rates, load_bars
 from mt5console.core.broker.sim.feed import Feed, Quote
 from mt5console.core.broker.sim.records import TradeDeal
 from mt5console.core.broker.sim.replay import ReplayFeed
+from mt5console.core.broker.sim.setup_notes import feed_identity, replay_range_notices
 from mt5console.core.broker.sim.state import Change, Ledger, OpenPosition, StateStore
+from mt5console.core.broker.sim.state_lock import StateFileLock
 from mt5console.core.broker.sim.stops import bar_hits, first_bar_hit, replay_hits, tick_hits
 from mt5console.core.broker.sim.symbols import SYMBOLS, symbols_named_in
 from mt5console.core.broker.sim.trading import Desk
@@ -103,8 +106,15 @@ class SimEngine:
         self._step_tick = -1  # stepped replay: the replay's tick the clock stands on (-1: none yet)
         self.store = StateStore(state_path) if state_path is not None else None
         self.state_dir = self.store.path.parent if self.store else None
+        self._state_lock = StateFileLock(self.store.path) if self.store else None
+        # What feeds the prices, as the state file keeps it (see notices); only a state file needs it
+        # (a replay's terminal, made per backtest, skips hashing its bars).
+        self.feed_identity = feed_identity(seed, self.replay, data, server_offset) if self.store else ""
         self.ledger = self._open_ledger(balance, login)
         self.desk = Desk(self.ledger, self, leverage, self.commit)
+        # What a user should hear about this terminal's setup (SimTerminal.setup_notices).
+        ranges = () if self.stepped else replay_range_notices(self.replay, self.now_ms(), server_offset)
+        self.notices: tuple[str, ...] = (*self._feed_change_notice(), *ranges)
 
     @staticmethod
     def _load_replay(
@@ -133,6 +143,7 @@ class SimEngine:
         return ReplayFeed(spec, bars)
 
     def _open_ledger(self, balance: float, login: int) -> Ledger:
+        """The saved account, or a new one (written to the state file by take_state(), under its lock)."""
         saved = self.store.load() if self.store else None
         if saved is not None:
             return saved
@@ -140,9 +151,47 @@ class SimEngine:
         ledger = Ledger(login=login, balance=round(float(balance), 2), created_msc=now, processed_msc=now)
         ledger.deals.append(deposit(ledger.next_deal, now, ledger.balance))
         ledger.next_deal += 1
-        if self.store:
-            self.store.create(ledger)
         return ledger
+
+    def _feed_change_notice(self) -> tuple[str, ...]:
+        saved = self.store.saved_feed() if self.store else None
+        if self.store is None or saved is None or saved == self.feed_identity:
+            return ()
+        held = len(self.ledger.positions)
+        return (
+            f"the simulator's state file {self.store.path} was last used with {saved}; it is now used with "
+            f"{self.feed_identity}: prices differ from what they were"
+            + (f", and its {held} open position(s) are valued at the new prices at once" if held else "")
+            + " (the same --sim-seed and --sim-data as before give the same prices back)",
+        )
+
+    def take_state(self) -> str | None:
+        """initialize(): hold the state file (state_lock.py) and read its account as it is now (a
+        terminal that had it meanwhile may have traded); None, or why the file cannot be had."""
+        store, lock = self.store, self._state_lock
+        if store is None or lock is None or lock.held:
+            return None
+        refused = lock.acquire()
+        if refused is not None:
+            return refused
+        try:
+            saved = store.load()
+            if saved is None:
+                store.create(self.ledger)
+            else:
+                # Records cached for the old ledger's revisions must not be served for this one.
+                saved.revision = self.ledger.revision + 1
+                self.ledger = self.desk.ledger = saved
+            store.save_feed(self.feed_identity)
+        except (sqlite3.Error, ValueError) as error:
+            lock.release()
+            return f"the simulator's state file {store.path} cannot be read: {error}"
+        return None
+
+    def release_state(self) -> None:
+        """shutdown(): another terminal may take the state file now."""
+        if self._state_lock is not None:
+            self._state_lock.release()
 
     # ---------------------------------------------------------------- the market (trading.Market)
 

@@ -132,7 +132,7 @@ def symbol_info(
         trade_calc_mode=spec.calc_mode,
         trade_mode=c.SYMBOL_TRADE_MODE_FULL,
         trade_stops_level=spec.stops_level,
-        trade_exemode=c.SYMBOL_TRADE_EXECUTION_MARKET,
+        trade_exemode=spec.execution,
         swap_mode=c.SYMBOL_SWAP_MODE_DISABLED,
         swap_rollover3days=c.DAY_OF_WEEK_WEDNESDAY,
         margin_hedged_use_leg=True,

@@ -29,8 +29,11 @@ INT_FIELDS: Final = frozenset(
 )
 FLOAT_FIELDS: Final = frozenset({"volume", "price", "stoplimit", "sl", "tp"})
 STR_FIELDS: Final = frozenset({"symbol", "comment"})
-# Unsigned in MQL5 (ulong / uint): a negative value cannot be sent.
+# Unsigned in MQL5 (ulong / uint): a negative value cannot be sent. The module reads them as C ulongs
+# (0 .. 2**64 - 1) and the other int fields (enums) as C ints: a value outside is an invalid argument.
 UNSIGNED_FIELDS: Final = frozenset({"magic", "order", "deviation", "position", "position_by", "expiration"})
+ULONG_MAX: Final = (1 << 64) - 1
+INT_RANGE: Final = (-(1 << 31), (1 << 31) - 1)
 COMMENT_LENGTH: Final = 31  # MT5 keeps the first 31 characters of a comment
 
 
@@ -45,6 +48,7 @@ _KINDS: Final[dict[str, type]] = {
     for name in TradeRequest._fields
 }
 _ABSENT: Final[dict[str, object]] = {name: kind() for name, kind in _KINDS.items()}
+_FAST_INT_MAX: Final = INT_RANGE[1]  # within every int field's range
 _record = tuple.__new__  # a named tuple from its values in field order, with no argument parsing
 
 
@@ -52,8 +56,18 @@ def _check(key: str, value: object) -> None:
     if key in INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise BadCall(f'Invalid "{key}" argument: expected an int, got {type(value).__name__}')
-        if key in UNSIGNED_FIELDS and value < 0:
-            raise BadCall(f'Invalid "{key}" argument: {value} is negative')
+        if key in UNSIGNED_FIELDS:
+            if value < 0:
+                raise BadCall(f'Invalid "{key}" argument: {value} is negative')
+            if value > ULONG_MAX:
+                raise BadCall(
+                    f'Invalid "{key}" argument: {value} is more than {ULONG_MAX} (an unsigned 64-bit int)'
+                )
+        elif not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise BadCall(
+                f'Invalid "{key}" argument: {value} is outside a 32-bit int '
+                f"({INT_RANGE[0]} .. {INT_RANGE[1]})"
+            )
     elif key in FLOAT_FIELDS:
         if not isinstance(value, float):
             raise BadCall(f'Invalid "{key}" argument: expected a float, got {type(value).__name__} {value!r}')
@@ -71,14 +85,14 @@ def parse_request(request: object) -> TradeRequest:
         kind = _KINDS.get(key)
         if kind is None:
             raise BadCall(f'Invalid "{key}" argument: a trade request has no such field')
-        # The usual value (exactly its field's type; an int not negative, a float finite) passes
-        # with no more ado; any other is judged by _check, which refuses it or accepts it (an int
-        # subclass, a negative action or type).
+        # The usual value (exactly its field's type; an int from 0 below 2**31, a float finite)
+        # passes with no more ado; any other is judged by _check, which refuses it or accepts it (an
+        # int subclass, a negative action or type, a magic number of 2**31 or more).
         given = type(value)
         if given is float:
             unusual = kind is not float or not math.isfinite(value)
         elif given is int:
-            unusual = kind is not int or value < 0
+            unusual = kind is not int or not 0 <= value <= _FAST_INT_MAX
         else:
             unusual = given is not kind
         if unusual:

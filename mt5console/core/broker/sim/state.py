@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 from mt5console.core.broker.sim import constants as c
 from mt5console.core.broker.sim.records import TradeDeal, TradeOrder
@@ -18,6 +18,10 @@ from mt5console.core.broker.sim.records import TradeDeal, TradeOrder
 SCHEMA_VERSION: Final = 1
 FIRST_ORDER_TICKET: Final = 10_000_001
 FIRST_DEAL_TICKET: Final = 20_000_001  # distinct from orders so that mixing them up shows at once
+# A magic number is an MQL5 ulong (0 .. 2**64 - 1), SQLite's integers are signed 64-bit: magic numbers
+# from 2**63 on are stored as their two's complement (negative) and read back as they were.
+_ULONG: Final = 1 << 64
+_SIGNED_LIMIT: Final = 1 << 63
 
 
 # OpenPosition and Change are named tuples: built several times per order, and immutable like a
@@ -98,6 +102,23 @@ class Ledger:
         self.deals.extend(change.deals)
 
 
+Row = TypeVar("Row", OpenPosition, TradeOrder, TradeDeal)
+
+
+def _stored(rows: tuple[Row, ...]) -> tuple[Row, ...]:
+    """``rows`` as SQLite takes them: a magic number beyond a signed 64-bit int as its two's complement."""
+    if all(row.magic < _SIGNED_LIMIT for row in rows):
+        return rows
+    return tuple(
+        row._replace(magic=row.magic - _ULONG) if row.magic >= _SIGNED_LIMIT else row for row in rows
+    )
+
+
+def _loaded(row: Row) -> Row:
+    """A row as it was before ``_stored``."""
+    return row._replace(magic=row.magic + _ULONG) if row.magic < 0 else row
+
+
 def _columns(names: tuple[str, ...]) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
@@ -145,13 +166,22 @@ class StateStore:
         )
         query = f"SELECT {_columns(_POSITION_FIELDS)} FROM positions ORDER BY ticket"
         for row in self._db.execute(query):
-            position = OpenPosition(*row)
+            position = _loaded(OpenPosition(*row))
             ledger.positions[position.ticket] = position
         query = f"SELECT {_columns(TradeOrder._fields)} FROM orders ORDER BY time_done_msc, ticket"
-        ledger.orders.extend(TradeOrder(*row) for row in self._db.execute(query))
+        ledger.orders.extend(_loaded(TradeOrder(*row)) for row in self._db.execute(query))
         query = f"SELECT {_columns(TradeDeal._fields)} FROM deals ORDER BY time_msc, ticket"
-        ledger.deals.extend(TradeDeal(*row) for row in self._db.execute(query))
+        ledger.deals.extend(_loaded(TradeDeal(*row)) for row in self._db.execute(query))
         return ledger
+
+    def saved_feed(self) -> str | None:
+        """What fed the prices when the file was last opened (None: a new file, or one from before
+        the feed was kept)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'feed'").fetchone()
+        return str(row[0]) if row is not None else None
+
+    def save_feed(self, feed: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('feed', ?)", (feed,))
 
     def create(self, ledger: Ledger) -> None:
         """Write a new ledger (its deals, e.g. the initial deposit, included)."""
@@ -187,11 +217,11 @@ class StateStore:
             )
             db.executemany("DELETE FROM positions WHERE ticket = ?", [(t,) for t in change.remove])
             marks = ", ".join("?" * len(_POSITION_FIELDS))
-            db.executemany(f"INSERT OR REPLACE INTO positions VALUES ({marks})", change.upsert)
+            db.executemany(f"INSERT OR REPLACE INTO positions VALUES ({marks})", _stored(change.upsert))
             marks = ", ".join("?" * len(TradeOrder._fields))
-            db.executemany(f"INSERT INTO orders VALUES ({marks})", change.orders)
+            db.executemany(f"INSERT INTO orders VALUES ({marks})", _stored(change.orders))
             marks = ", ".join("?" * len(TradeDeal._fields))
-            db.executemany(f"INSERT INTO deals VALUES ({marks})", change.deals)
+            db.executemany(f"INSERT INTO deals VALUES ({marks})", _stored(change.deals))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

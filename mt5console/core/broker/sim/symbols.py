@@ -6,7 +6,9 @@ Choices worth knowing (documented here because tests and adapters rely on them):
   22:00 to Friday 21:00 with a daily break 21:00-22:00. Orders outside them get MARKET_CLOSED.
 - Execution is SYMBOL_TRADE_EXECUTION_MARKET, so a market deal accepts only the filling types in the
   symbol's ``filling_mode`` bit mask (FOK = 1, IOC = 2): majors allow both, XAUUSD only FOK, US500
-  only IOC; ORDER_FILLING_RETURN is refused for market deals (TRADE_RETCODE_INVALID_FILL).
+  only IOC; ORDER_FILLING_RETURN is refused for market deals (TRADE_RETCODE_INVALID_FILL). As on a
+  real market-execution symbol, a deal fills at the market price whatever the request's ``price``
+  and ``deviation`` say: there are no requotes.
 - ``trade_stops_level`` (points): 0 for FX, 20 for XAUUSD, 100 for US500.
 - Hedged margin: ``margin_hedged_use_leg`` is set, so per symbol only the larger leg (buys or sells)
   is charged.
@@ -73,6 +75,9 @@ class SymbolSpec:
     level: float  # the price the walk reverts to
     daily_vol: float  # standard deviation of daily log returns
     sessions: tuple[HOURS, ...] = field(default=ROUND_THE_CLOCK)
+    # SYMBOL_TRADE_EXECUTION_*: every symbol here is MARKET, where a deal fills at the market whatever
+    # the request's price and deviation; INSTANT or REQUEST would requote beyond the deviation.
+    execution: int = c.SYMBOL_TRADE_EXECUTION_MARKET
     # The price step, 10 ** -digits: computed once, since every order and valuation reads it.
     point: float = field(init=False, repr=False, compare=False)
 

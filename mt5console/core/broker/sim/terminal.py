@@ -15,6 +15,8 @@ Test hooks (not in the real module):
   ``initialize()`` returns False with RES_E_INTERNAL_FAIL_INIT until ``simulate_reconnect()``, after
   which ``initialize()`` works again. Positions and prices carry on meanwhile, as on a real server.
 - ``shutdown()`` + ``initialize()`` is the ordinary reconnect.
+With a state file, ``initialize()`` takes it (an OS lock, held until ``shutdown()``) and fails while
+another terminal holds it (state_lock.py).
 Stepped replay (``SimTerminal(data=CSV, replay="stepped")``, for the replay engine): see
 ``open_next_bar``, ``finish_bar`` and ``advance_to``. The market book is a small synthetic one
 (info.market_book).
@@ -204,7 +206,19 @@ class SimTerminal(c.ModuleConstants):
                 "IPC initialize failed, the terminal is not running (simulated)",
             )
             return False
+        if not self._initialized:
+            # The state file is this terminal's until shutdown(); its account is read afresh (see
+            # SimEngine.take_state). A file another terminal holds fails as a real terminal that
+            # cannot start does: False, and last_error() says why.
+            refused = self._engine.take_state()
+            if refused is not None:
+                self._error = (c.RES_E_INTERNAL_FAIL_INIT, f"IPC initialize failed, {refused}")
+                return False
+            self._orders_by_position = PositionIndex()
+            self._deals_by_position = PositionIndex()
         if not self._authorized(login, server):
+            if not self._initialized:
+                self._engine.release_state()
             return False
         self._initialized = True
         self._error = SUCCESS
@@ -238,6 +252,7 @@ class SimTerminal(c.ModuleConstants):
 
     def shutdown(self) -> None:
         self._initialized = False
+        self._engine.release_state()
 
     def last_error(self) -> tuple[int, str]:
         return self._error
@@ -563,6 +578,12 @@ class SimTerminal(c.ModuleConstants):
         return info.market_book(feed.spec, quote)
 
     # ---------------------------------------------------------------- simulator extras
+
+    @property
+    def setup_notices(self) -> tuple[str, ...]:
+        """What a user should hear about this terminal's setup before trading on it (setup_notes.py):
+        replayed bars that do not cover now, a state file last used with another feed."""
+        return self._engine.notices
 
     @property
     def current_time(self) -> datetime:

@@ -4,9 +4,11 @@ Supported: TRADE_ACTION_DEAL (open at market; close or partly close by ``positio
 TRADE_ACTION_SLTP. Pending orders, their modification and removal, and close-by are not simulated:
 they get TRADE_RETCODE_INVALID_ORDER (the symbols' order_mode does not offer them either).
 Checks, in order: the request (INVALID), volume (INVALID_VOLUME), filling (INVALID_FILL), session
-(MARKET_CLOSED), a price to trade at (PRICE_OFF), the requested price (INVALID_PRICE, REQUOTE when
-the market is more than ``deviation`` points away), stops (INVALID_STOPS: wrong side, closer than
-trade_stops_level, or not on the tick grid) and free margin (NO_MONEY). Stop-out is not simulated.
+(MARKET_CLOSED), a price to trade at (PRICE_OFF), the requested price (INVALID_PRICE when it is not
+a price of the symbol; REQUOTE when the market is more than ``deviation`` points away, for instant
+and request execution only: market execution, every simulated symbol's, fills at the market), stops
+(INVALID_STOPS: wrong side, closer than trade_stops_level, or not on the tick grid) and free margin
+(NO_MONEY). Stop-out is not simulated.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ _UNSUPPORTED_ACTIONS: Final = {
     c.TRADE_ACTION_CLOSE_BY: "close-by is not simulated; close each position with a deal",
 }
 EPS: Final = 1e-6
+# Execution modes that fill only at the requested price (within ``deviation``), else requote.
+_REQUOTING: Final = frozenset({c.SYMBOL_TRADE_EXECUTION_INSTANT, c.SYMBOL_TRADE_EXECUTION_REQUEST})
 
 
 class Market(Protocol):
@@ -324,6 +328,8 @@ class Desk:
             raise Refusal(
                 c.TRADE_RETCODE_INVALID_PRICE, f"price {request.price} is not a {spec.digits}-digit price"
             )
+        if spec.execution not in _REQUOTING:
+            return  # market execution fills at the market, whatever the request's price and deviation
         away = abs(request.price - market_price) / spec.point
         if away > request.deviation + EPS:
             raise Refusal(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from mt5console.core.settings import Settings
 
 AUTH_TIMEOUT = 10.0
+NOT_STARTED = "not started: "  # how from_settings' reasons begin (said when the runtime starts)
+# The agent id a pairing at start will bring, for checking the settings before it is known.
+AGENT_ID_TO_COME = "{agent id}"
 
 
 class PusherConfigError(ValueError):
@@ -69,13 +72,13 @@ class PusherConfig:
     def from_settings(cls, settings: Settings) -> PusherConfig:
         """The source's settings; PusherConfigError says what is missing."""
         if not settings.pusher_key:
-            raise PusherConfigError("not started: no Pusher app key (--pusher-key)")
+            raise PusherConfigError(f"{NOT_STARTED}no Pusher app key (--pusher-key)")
         channel = settings.pusher_channel
         if not channel and settings.agent_id:
             channel = f"private-executor-{settings.agent_id}"
         if not channel:
             raise PusherConfigError(
-                "not started: no channel (give --pusher-channel, or --agent-id for private-executor-{id})"
+                f"{NOT_STARTED}no channel (give --pusher-channel, or --agent-id for private-executor-{{id}})"
             )
         return cls(
             key=settings.pusher_key,
@@ -88,6 +91,34 @@ class PusherConfig:
             auth_bearer=settings.pairing_key,
             secret=settings.pusher_secret,
         )
+
+
+def pusher_wanted(settings: Settings) -> bool:
+    """Whether any Pusher setting was given (none: commands come from local files only)."""
+    return any(
+        (
+            settings.pusher_key,
+            settings.pusher_channel,
+            settings.pusher_host,
+            settings.pusher_auth_endpoint,
+            settings.pusher_secret,
+        )
+    )
+
+
+def check_pusher_settings(settings: Settings, *, agent_id_to_come: bool) -> None:
+    """Raise PusherConfigError when the Pusher settings given can never work, with the same rules as
+    the source applies when it starts (``from_settings``): checked when the settings are loaded, so
+    that the console does not trade on without its remote kill switch. ``agent_id_to_come``: no
+    agent id is given, but one will come (saved in agent.json, or from pairing at start)."""
+    if not pusher_wanted(settings):
+        return
+    if agent_id_to_come and not settings.agent_id:
+        settings = replace(settings, agent_id=AGENT_ID_TO_COME)
+    try:
+        PusherConfig.from_settings(settings)  # only its checks are wanted here
+    except PusherConfigError as error:
+        raise PusherConfigError(str(error).removeprefix(NOT_STARTED)) from None
 
 
 def sign_subscription(secret: str, key: str, socket_id: str, channel: str) -> str:
