@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 BarSubscriber = Callable[[str, str, np.ndarray], Awaitable[None]]
 # Awaited with the terminal's open positions whenever they changed since the last poll.
 PositionsListener = Callable[[tuple[Position, ...]], Awaitable[None]]
+# Awaited with a symbol's tick when it changed since the last poll, and the open positions read in the
+# same poll: live at every poll, in the replay at every step of its clock (a bar's open).
+TickListener = Callable[[Tick, tuple[Position, ...]], Awaitable[None]]
 
 MIN_HISTORY = 300
 
@@ -79,6 +82,7 @@ class MarketData:
         # strategies need (positions and bars).
         self.light = light
         self._positions_listeners: list[PositionsListener] = []
+        self._tick_listeners: dict[str, list[TickListener]] = {}
         self.ticks: dict[str, Tick] = {}
         self.account: AccountState | None = None
         self.positions: tuple[Position, ...] = ()
@@ -106,6 +110,19 @@ class MarketData:
                 feed.subscribers.remove(subscriber)
             if not feed.subscribers:
                 self._feeds.pop(key, None)
+
+        return unsubscribe
+
+    def subscribe_ticks(self, symbol: str, listener: TickListener) -> Callable[[], None]:
+        """Receive ``symbol``'s tick at each poll that read a new one (live only, see TickListener)."""
+        listeners = self._tick_listeners.setdefault(symbol, [])
+        listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+            if not listeners:
+                self._tick_listeners.pop(symbol, None)
 
         return unsubscribe
 
@@ -173,14 +190,21 @@ class MarketData:
             await asyncio.sleep(self.poll_interval)
 
     async def poll_once(self) -> None:
-        if not self.light:
-            symbols = tuple(dict.fromkeys((*self.symbols, *(s for s, _ in self._feeds))))
+        moved: list[Tick] = []  # the ticks that changed, for their listeners once positions are read
+        if not self.light or self._tick_listeners:
+            # A light (replay) poll reads only the ticks someone listens to: at each step of its clock,
+            # as the live loop at each poll, so both take a level reached at a bar's open alike.
+            wanted = () if self.light else (*self.symbols, *(s for s, _ in self._feeds))
+            symbols = tuple(dict.fromkeys((*wanted, *self._tick_listeners)))
             ticks = await self._broker.ticks(symbols)
             for name, tick in ticks.items():
                 previous = self.ticks.get(name)
                 self.ticks[name] = tick
-                if self.publish_ticks and (previous is None or previous != tick):
-                    self._events.publish(TickUpdated(tick=tick))
+                if previous is None or previous != tick:
+                    moved.append(tick)
+                    if self.publish_ticks:
+                        self._events.publish(TickUpdated(tick=tick))
+        if not self.light:
             account = await self._broker.account()
             if account != self.account:
                 self.account = account
@@ -191,6 +215,8 @@ class MarketData:
             self._events.publish(PositionsUpdated(positions=positions))
             for listener in list(self._positions_listeners):
                 await listener(positions)
+        for tick in moved:
+            await self._tell_tick(tick, positions)
         for feed in list(self._feeds.values()):
             try:
                 await self._poll_feed(feed)
@@ -209,6 +235,16 @@ class MarketData:
                 feed.failure = None
         self.polls += 1
         self.last_poll = datetime.now(UTC)
+
+    async def _tell_tick(self, tick: Tick, positions: tuple[Position, ...]) -> None:
+        for listener in list(self._tick_listeners.get(tick.symbol, ())):
+            try:
+                await listener(tick, positions)
+            except TerminalUnavailable:
+                raise
+            except Exception:
+                log.exception("tick listener failed on %s", tick.symbol)
+                self._events.error("market", f"a strategy failed to take the tick of {tick.symbol}")
 
     async def _poll_feed(self, feed: BarFeed) -> None:
         clock = self._broker.server_clock

@@ -137,9 +137,19 @@ class StrategyEngine:
         )
         runner.paused = paused
         self.runners[strategy_id] = runner
-        self._unsubscribe[strategy_id] = self._market.subscribe_bars(
+        unsubscribe_bars = self._market.subscribe_bars(
             strategy.symbol, strategy.timeframe, runner.on_bars, history=runner.history_needed
         )
+        if strategy.exits.partial.enabled:  # levels watched on every tick read (StrategyRunner.on_tick)
+            unsubscribe_ticks = self._market.subscribe_ticks(strategy.symbol, runner.on_tick)
+
+            def unsubscribe_both() -> None:
+                unsubscribe_bars()
+                unsubscribe_ticks()
+
+            self._unsubscribe[strategy_id] = unsubscribe_both
+        else:
+            self._unsubscribe[strategy_id] = unsubscribe_bars
         verb = "replaced" if replacing else ("restored" if source == "restart" else "started")
         self._events.info(
             strategy_id,

@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
-from mt5console.core.broker.models import Position, Side, SymbolSpec
+from mt5console.core.broker.models import Position, Side, SymbolSpec, Tick
 from mt5console.core.broker.mt5 import Broker
 from mt5console.core.events import EventBus, Level
 from mt5console.core.limits import LimitGuard
@@ -350,9 +350,22 @@ class StrategyRunner:
                 self._events.warning(strategy.strategy_id, f"no {timeframe} bars of {symbol}: {error}")
         return found
 
+    async def on_tick(self, tick: Tick, positions: Sequence[Position]) -> None:
+        """Partial exits on every tick the console reads (each poll of the live console): a level is
+        taken within a poll of the price reaching it, near the level, not at the close of its bar. The
+        closed bar's high and low (``on_bars``) still catch a level reached between two reads. The
+        replay's clock stands at bar opens only: there a level is taken on a bar's open tick, or, reached
+        inside a bar, when the bar has closed (at the next open, at market)."""
+        if self.stopped or not self._plans or tick.bid <= 0 or tick.ask <= 0:
+            return
+        for position in self._mine(positions):
+            plan = self._plans.get(position.ticket)
+            if plan is not None:
+                await self._take_partials(position, plan, tick.bid, tick.ask)
+
     async def _manage_partials(self, positions: list[Position], bars: np.ndarray) -> list[Position]:
-        """Partial exits are checked on closed bars (the bar's high/low reached the level) and done at
-        market, so the replay and the live console take them at the same moment."""
+        """Partial exits checked on the closed bar (its high/low reached the level), done at market:
+        the replay's way, and the live console's for a level reached between two of its reads."""
         high, low = float(bars["high"][-1]), float(bars["low"][-1])
         spread = self.spec.spread * self.spec.point  # bars are bid prices; a sell is closed at the ask
         still_open = []
@@ -363,22 +376,26 @@ class StrategyRunner:
                 continue
             # The best price the bar offered the position: its high for a buy, its low (+ spread) for a sell.
             bid, ask = (high, high + spread) if position.side is Side.BUY else (low, low + spread)
-            closed_all = False
-            actions = plan.on_price(bid, ask, open_volume=position.volume)
-            if actions:
-                self._plans.keep(position.ticket, plan)  # on disk before it is done: never twice
-            for action in actions:
-                if isinstance(action, CloseVolume):
-                    closed_all = await self._close(position, action.volume, "partial") or closed_all
-                elif isinstance(action, MoveStop):
-                    try:
-                        await self._broker.modify(position.ticket, sl=action.new_stop, tp=position.tp)
-                        self._say(f"moved the stop of #{position.ticket} to {action.new_stop}")
-                    except BrokerError as error:
-                        self._events.warning(self.strategy.strategy_id, f"could not move the stop: {error}")
-            if not closed_all:
+            if not await self._take_partials(position, plan, bid, ask):
                 still_open.append(position)
         return still_open
+
+    async def _take_partials(self, position: Position, plan: PartialPlan, bid: float, ask: float) -> bool:
+        """The levels ``plan`` reaches at these prices, done; True when the position closed whole."""
+        closed_all = False
+        actions = plan.on_price(bid, ask, open_volume=position.volume)
+        if actions:
+            self._plans.keep(position.ticket, plan)  # on disk before it is done: never twice
+        for action in actions:
+            if isinstance(action, CloseVolume):
+                closed_all = await self._close(position, action.volume, "partial") or closed_all
+            elif isinstance(action, MoveStop):
+                try:
+                    await self._broker.modify(position.ticket, sl=action.new_stop, tp=position.tp)
+                    self._say(f"moved the stop of #{position.ticket} to {action.new_stop}")
+                except BrokerError as error:
+                    self._events.warning(self.strategy.strategy_id, f"could not move the stop: {error}")
+        return closed_all
 
     async def _plan_for_found(self, position: Position) -> PartialPlan | None:
         """A plan for a position of this strategy found without one, made as at its opening when it is
