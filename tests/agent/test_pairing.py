@@ -162,6 +162,15 @@ def test_save_replaces_a_wider_file_with_a_0600_one_whatever_the_umask(tmp_path:
     assert load_identity(tmp_path / "missing.json") is None
 
 
+def test_save_works_where_os_has_no_fchmod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows (the MetaTrader5 package's platform) has no os.fchmod before Python 3.13: pairing must
+    still save its answer there."""
+    monkeypatch.delattr(os, "fchmod")
+    path = tmp_path / "config" / "agent.json"
+    save_identity(path, AgentIdentity("a-3", "k-3", "http://platform"))
+    assert load_identity(path) == AgentIdentity("a-3", "k-3", "http://platform")
+
+
 def test_a_saved_key_is_never_quoted_in_errors(tmp_path: Path) -> None:
     path = tmp_path / "agent.json"
     path.write_text(json.dumps({"agent_id": "", "pairing_key": "super-secret-key"}))

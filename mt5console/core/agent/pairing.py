@@ -97,7 +97,10 @@ def save_identity(path: Path, identity: AgentIdentity) -> None:
     text = json.dumps(document, indent=2)
     descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".agent-", suffix=".tmp")
     try:
-        os.fchmod(descriptor, FILE_MODE)  # mkstemp already makes 0600; said again, as it matters
+        # mkstemp already makes 0600; said again, as it matters. Windows before Python 3.13 has no
+        # fchmod (and no such modes: a file there is the user's through the profile folder's ACL).
+        if hasattr(os, "fchmod"):
+            os.fchmod(descriptor, FILE_MODE)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
             handle.flush()
