@@ -98,19 +98,25 @@ def row_of(screen: str, strategy_id: str) -> str:
     return next((line for line in screen.splitlines() if line.strip().startswith(strategy_id)), "")
 
 
-def test_s_stops_a_running_strategy_in_the_real_console(tmux: Tmux, tmp_path: Path) -> None:
+def start_with_a_watcher(tmux: Tmux, tmp_path: Path) -> Path:
+    """The console on the simulator with one strategy that never enters ("watcher"); returns the file
+    its exit status goes to (tmux is sometimes slow to notice that a pane's process ended)."""
     folder = tmp_path / "strategies"
     folder.mkdir()
     watcher = always_buy("watcher", strategyName="Waits forever")
     watcher["rules"]["entry"]["conditions"] = [{"indicator": "close", "condition": "less_than", "value": 0}]
     (folder / "watcher.json").write_text(json.dumps(watcher))
-    # The exit status goes to a file: tmux is sometimes slow to notice that a pane's process ended.
     status_file = tmp_path / "exit-status"
     command = (
         f"{sys.executable} -m mt5console.cli --broker sim --sim-seed 3 --data-dir data "
         f"--strategies strategies --poll-interval 0.5; echo $? > {status_file}"
     )
     tmux.start(command, tmp_path)
+    return status_file
+
+
+def test_s_stops_a_running_strategy_in_the_real_console(tmux: Tmux, tmp_path: Path) -> None:
+    status_file = start_with_a_watcher(tmux, tmp_path)
     screen = tmux.wait_for(
         lambda s: "Strategies" in s and "running" in row_of(s, "watcher") and "connected" in s,
         "the panes with the running strategy",
@@ -141,17 +147,7 @@ def test_s_stops_a_running_strategy_in_the_real_console(tmux: Tmux, tmp_path: Pa
 def test_a_stop_signal_stops_the_real_console_cleanly(tmux: Tmux, tmp_path: Path, signum: int) -> None:
     """A service manager's stop (SIGTERM) or the SSH session gone (SIGHUP): the runtime stops as on `q`,
     without a question nobody may be there to answer; the strategy runs again at the next start."""
-    folder = tmp_path / "strategies"
-    folder.mkdir()
-    watcher = always_buy("watcher", strategyName="Waits forever")
-    watcher["rules"]["entry"]["conditions"] = [{"indicator": "close", "condition": "less_than", "value": 0}]
-    (folder / "watcher.json").write_text(json.dumps(watcher))
-    status_file = tmp_path / "exit-status"
-    command = (
-        f"{sys.executable} -m mt5console.cli --broker sim --sim-seed 3 --data-dir data "
-        f"--strategies strategies --poll-interval 0.5; echo $? > {status_file}"
-    )
-    tmux.start(command, tmp_path)
+    status_file = start_with_a_watcher(tmux, tmp_path)
     tmux.wait_for(lambda s: "running" in row_of(s, "watcher") and "connected" in s, "the running strategy")
     holder = (tmp_path / "data" / HOLDER_FILE).read_text()  # "pid N, started ..."
     os.kill(int(holder.split(",")[0].split()[1]), signum)

@@ -502,15 +502,20 @@ class Broker:
             for name in wanted:
                 info = self._module.symbol_info(name)
                 if info is None:
-                    code, text = self._module.last_error()
-                    if int(code) in CONNECTION_LOST_CODES:
-                        raise _Failed("symbol_info", int(code), str(text))
+                    self._raise_if_lost("symbol_info")
                     unknown.append(name)
                 elif not info.visible:
                     self._module.symbol_select(name, True)
             return tuple(unknown)
 
         return await self._call(work)
+
+    def _raise_if_lost(self, function: str) -> None:
+        """After ``function`` answered None (on the terminal thread): _Failed when the terminal is gone,
+        so that the one hop over many symbols fails as a whole; otherwise that symbol just has nothing."""
+        code, text = self._module.last_error()
+        if int(code) in CONNECTION_LOST_CODES:
+            raise _Failed(function, int(code), str(text))
 
     async def cached_symbol(self, name: str) -> SymbolSpec:
         """Like ``symbol`` but reuses the first answer (contract specs do not change in a session)."""
@@ -540,9 +545,7 @@ class Broker:
             for name in names:
                 raw = self._module.symbol_info_tick(name)
                 if raw is None:
-                    code, text = self._module.last_error()
-                    if int(code) in CONNECTION_LOST_CODES:
-                        raise _Failed("symbol_info_tick", int(code), str(text))
+                    self._raise_if_lost("symbol_info_tick")
                     continue
                 if float(raw.bid) > 0 or float(raw.ask) > 0:
                     found[name] = self._tick(name, raw)
