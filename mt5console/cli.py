@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,12 @@ Precedence: command line > environment > config file > defaults."""
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            # Redirected to a file (a service manager, `> out.txt`), a stream has the locale's encoding,
+            # on Windows a code page: a strategy, symbol or folder name outside it would end a `check`
+            # or a replay with a traceback, or cost --no-ui its log line. Such characters are escaped.
+            stream.reconfigure(errors="backslashreplace")
     if args and args[0] == "check":
         from mt5console.subcommands import check_main
 

@@ -462,7 +462,25 @@ def _environment_layers(environ: Mapping[str, str], cwd: Path) -> tuple[_EnvLaye
         for name, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items()
         if value
     }
+    for name, value in from_file.items():
+        _refuse_decoded_escapes(name, value, dotenv_path)
     return (_EnvLayer("env", real), _EnvLayer(str(dotenv_path), from_file))
+
+
+def _refuse_decoded_escapes(name: str, value: str, dotenv_path: Path) -> None:
+    r"""In double quotes, .env reads backslash escapes: "C:\Program Files\MetaTrader 5\terminal64.exe"
+    came out with a TAB for the "	" of "	erminal64.exe", and MT5 was never found, without a word. No
+    setting of the console holds a control character, so one in them means an escape was read: refused,
+    naming the setting (never its value: it may be a password). Other tools' names are not ours."""
+    if not name.startswith((ENV_PREFIX, "WE_V2_")):
+        return
+    control = next((char for char in value if char < " " or char == "\x7f"), None)
+    if control is not None:
+        raise ConfigError(
+            f"{name} in {dotenv_path}: the value holds a control character ({control!r}): in double quotes "
+            "a .env file reads backslash escapes (the \\t of C:\\trading becomes a TAB); write Windows "
+            "paths in single quotes, or with / instead of \\"
+        )
 
 
 def _refuse_unknown_names(layers: Sequence[_EnvLayer]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import sys
 from typing import TextIO
 
@@ -77,8 +76,4 @@ async def _run_until_stopped(runtime: Runtime, stop: asyncio.Event, stream: Text
 
 
 def main(settings: Settings) -> int:
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        # Redirected to a file, as under a service manager, stdout has the locale's encoding (a
-        # Windows code page): a strategy or symbol name outside it would lose its whole log line.
-        sys.stdout.reconfigure(errors="backslashreplace")
     return asyncio.run(run(settings))

@@ -419,3 +419,26 @@ async def test_a_loop_of_terminal_calls_always_ends_when_cancelled() -> None:
             assert done, f"the loop went on after its cancel (attempt {attempt})"
     finally:
         await broker.close()
+
+
+class _WindowsDatetime(datetime):
+    """datetime as on Windows, whose fromtimestamp refuses a time before 1970 (OSError, errno 22)."""
+
+    @classmethod
+    def fromtimestamp(cls, t: float, tz: Any = None) -> Any:  # type: ignore[override]
+        if t < 0:
+            raise OSError(22, "Invalid argument")
+        return datetime.fromtimestamp(t, tz)
+
+
+def test_a_time_before_1970_is_converted_where_fromtimestamp_refuses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A symbol's first, empty tick is stamped 0; with a UTC+2 server that is 1969 in UTC. On Windows
+    fromtimestamp raised OSError there, which the adapter takes for a lost bridge."""
+    import mt5console.core.broker.mt5 as adapter
+
+    monkeypatch.setattr(adapter, "datetime", _WindowsDatetime)
+    assert adapter._utc(-7200) == datetime(1969, 12, 31, 22, 0, tzinfo=UTC)
+    assert adapter._utc_ms.__wrapped__(-7_200_000) == datetime(1969, 12, 31, 22, 0, tzinfo=UTC)
+    assert adapter._utc(1_700_000_000.25) == datetime.fromtimestamp(1_700_000_000.25, UTC)

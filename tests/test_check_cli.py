@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,18 @@ def test_what_the_terminal_will_settle_or_change_is_noted(tmp_path: Path) -> Non
         "note: EURUSD.m is not one of the simulator's symbols: the terminal it runs on must know it"
     )
     assert "note:" not in check(EXAMPLES[0]).stdout  # nothing to say of a plain example
+
+
+def test_a_name_outside_a_redirected_outputs_encoding_is_escaped_not_a_traceback(tmp_path: Path) -> None:
+    """Redirected on Windows, stdout is in a code page (cp1252): a Chinese or Cyrillic strategy name, or
+    folder, ended `check` with a UnicodeEncodeError."""
+    folder = tmp_path / "Стратегии"
+    folder.mkdir()
+    strategy = json.loads(EXAMPLES[0].read_text()) | {"strategyName": "EMA 交叉 → Euro"}
+    path = folder / "s.json"
+    path.write_text(json.dumps(strategy, ensure_ascii=False), encoding="utf-8")
+    command = [sys.executable, "-m", "mt5console.cli", "check", str(path)]
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, encoding="cp1252")
+    assert result.returncode == 0, result.stderr
+    assert "EMA \\u4ea4\\u53c9 \\u2192 Euro" in result.stdout

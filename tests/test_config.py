@@ -289,6 +289,17 @@ def test_dotenv_errors_name_the_file(home: Path, cwd: Path) -> None:
     assert f"{dotenv} MT5C_MAX_POSITIONS: 'many' is not a whole number" in error_of([], {}, cwd)
 
 
+def test_a_windows_path_in_double_quotes_in_dotenv_is_refused_not_mangled(home: Path, cwd: Path) -> None:
+    """python-dotenv reads escapes in double quotes: "\\terminal64.exe" held a TAB, and MT5 was never
+    found; "C:\\trading" did not exist. Refused, naming the setting; single quotes work."""
+    write(cwd / ".env", 'MT5C_MT5_PATH="C:\\Program Files\\MetaTrader 5\\terminal64.exe"\n')
+    message = error_of([], {}, cwd)
+    assert "MT5C_MT5_PATH in" in message and "control character ('\\t')" in message
+    assert "single quotes" in message and "Program Files" not in message  # the value is never quoted
+    write(cwd / ".env", "MT5C_MT5_PATH='C:\\Program Files\\MetaTrader 5\\terminal64.exe'\nOTHER=\"a\\tb\"\n")
+    assert load_settings([], {}, cwd).mt5_path == "C:\\Program Files\\MetaTrader 5\\terminal64.exe"
+
+
 def test_secrets_never_appear_in_error_messages(home: Path, cwd: Path) -> None:
     write(default_config(home), "password = 31337\npairing_key = ['hunter2']\n")
     message = error_of([], {}, cwd)

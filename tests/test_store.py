@@ -124,6 +124,22 @@ def test_data_survives_closing_and_reopening(db_path: Path) -> None:
         second.close()
 
 
+def test_a_folder_name_that_looks_url_encoded_is_the_folder_used(tmp_path: Path) -> None:
+    """A data dir named like "d%41x": a URL's text decodes it, and the schema went to d Ax/ while the
+    store opened d%41x/ ("unable to open database file", or "no such table")."""
+    folder = tmp_path / "d%41x"
+    folder.mkdir()
+    (tmp_path / "dAx").mkdir()  # the folder the decoded name points at: nothing must land there
+    store = Store(folder / "mt5console.db")
+    try:
+        save(store)
+        open_trade(store)
+        assert [t.ticket for t in store.open_trades()] == [1001]
+    finally:
+        store.close()
+    assert not (tmp_path / "dAx" / "mt5console.db").exists()
+
+
 def test_database_of_a_newer_schema_is_refused_and_left_unchanged(db_path: Path) -> None:
     Store(db_path).close()
     connection = sqlite3.connect(db_path)

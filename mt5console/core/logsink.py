@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,16 +59,50 @@ class FrontEndLines:
         return LogLine(level=Level.DEBUG, source="prices", message=quotes, time=event.time)
 
 
+class KeptOpenRotation(logging.handlers.RotatingFileHandler):
+    """A rotating log file that goes on being written when its rollover cannot rename it.
+
+    Windows refuses to rename a file another program holds open (a trader following the log with
+    ``Get-Content -Wait``, an editor): the stock handler then lost every later line, each with a
+    traceback on stderr. Here the file grows on past its size, the refusal is written into it once,
+    and the rollover is tried again after RETRY_SECONDS.
+    """
+
+    RETRY_SECONDS = 60.0
+
+    def __init__(self, filename: Path, *, max_bytes: int, backup_count: int) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
+        self._retry_at = 0.0
+        self._refusal_said = False
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        return time.monotonic() >= self._retry_at and bool(super().shouldRollover(record))
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError as error:
+            self._retry_at = time.monotonic() + self.RETRY_SECONDS
+            if self.stream is None:
+                self.stream = self._open()
+            if not self._refusal_said:
+                self._refusal_said = True
+                self.stream.write(
+                    f"(the log file could not be rotated: {error}; is it open in another program? "
+                    f"writing on in this file, and trying again every {self.RETRY_SECONDS:.0f} s)\n"
+                )
+
+
 class LogSink:
     """An event subscriber writing LogLines to SQLite and to ``logs/mt5console.log``."""
 
-    def __init__(self, store: Store, log_dir: Path, *, verbose: bool = False) -> None:
+    def __init__(
+        self, store: Store, log_dir: Path, *, verbose: bool = False, max_bytes: int = 5_000_000
+    ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._store = store
         self._verbose = verbose
-        self._file = logging.handlers.RotatingFileHandler(
-            log_dir / LOG_FILE, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
-        )
+        self._file = KeptOpenRotation(log_dir / LOG_FILE, max_bytes=max_bytes, backup_count=5)
         self._file.setFormatter(logging.Formatter("%(message)s"))
         # A private logger so that rotation works and nothing propagates to the root handlers.
         self._logger = logging.Logger(f"mt5console.logfile.{id(self)}")

@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -84,15 +84,21 @@ def _call_name(work: Callable[[], Any]) -> str:
     return qualified.split(".<locals>", 1)[0].rsplit(".", 1)[-1].strip("_") or "a call"
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _utc(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, UTC)
+    # From the epoch, not datetime.fromtimestamp: on Windows that raises OSError for a time before
+    # 1970, which a symbol's first, empty tick (time 0) becomes once a server offset is taken off; an
+    # OSError here would read as the bridge gone, and the terminal would be reconnected for nothing.
+    return EPOCH + timedelta(seconds=epoch_seconds)
 
 
 @functools.lru_cache(maxsize=4096)
 def _utc_ms(epoch_ms: int) -> datetime:
     """``_utc(epoch_ms / 1000)``, remembered: an open position is listed on every poll and a deal
     read again with its position, each time with the same time, and a datetime is immutable."""
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return EPOCH + timedelta(milliseconds=epoch_ms)
 
 
 def _epoch(when: datetime) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
@@ -79,7 +79,9 @@ class Location:
         if self.in_memory:
             query = {"mode": "memory", "cache": "shared", "uri": "true"}  # uri: SQLAlchemy's pysqlite flag
             return URL.create("sqlite", database=f"file:{self.name}", query=query)
-        return make_url(f"sqlite:///{self.name}")
+        # Built from its parts, not parsed from text: a URL's text decodes "%41" in a folder's name,
+        # and the schema would go to another file than the one the store opens.
+        return URL.create("sqlite", database=self.name)
 
     def connect(self, *, busy_timeout_ms: int) -> sqlite3.Connection:
         """A raw connection, pysqlite's own transaction handling off (we BEGIN ourselves)."""
