@@ -233,7 +233,8 @@ async def test_a_strategy_file_saved_with_a_byte_order_mark_starts_as_check_read
     folder = tmp_path / "strategies"
     folder.mkdir()
     strategy = always_buy("bom") | {"strategyName": "Импульс — демо"}
-    (folder / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(strategy, ensure_ascii=False).encode("utf-8"))
+    text = json.dumps(strategy, ensure_ascii=False)
+    (folder / "bom.json").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     rig = await make_rig(tmp_path)
     try:
         results = await start_strategy_files(folder, rig.bus, rig.events)
