@@ -187,9 +187,20 @@ def test_prices_body_leaves_out_symbols_without_a_tick() -> None:
 # ----------------------------------------------------------------------------------- jobs
 
 
+@pytest.fixture
+async def terminal_console(tmp_path: Path, platform: PlatformServer) -> AsyncIterator[Console]:
+    """The console on --broker mt5, the simulator playing the real terminal: the EA jobs run there
+    (--broker sim refuses them at once: it has no charts)."""
+    settings = agent_settings(tmp_path, platform.url, broker="mt5")
+    started = await start_console(settings, tmp_path / "sim.db")
+    yield started
+    await started.runtime.stop()
+
+
 async def test_every_job_type_end_to_end_through_the_poll_loop(
-    console: Console, platform: PlatformServer
+    terminal_console: Console, platform: PlatformServer
 ) -> None:
+    console = terminal_console
     platform.artifacts["ver-42"] = GOOD_SOURCE
     terminal = console.runtime.broker.terminal
     assert terminal is not None
@@ -216,6 +227,7 @@ async def test_every_job_type_end_to_end_through_the_poll_loop(
         platform.queue_job("j-bad", "trade", {"symbol": "EURUSD", "side": "up", "volume": 0.1})
         platform.queue_job("j-nonsense", "get_account", "not an object")
         bad = await result_of(platform, "j-nonsense")
+        await result_of(platform, "j-stop")  # the EA jobs run in a lane of their own
     finally:
         controller.stopping.set()
         thread.join(5)

@@ -45,6 +45,7 @@ class JobsRig:
     handlers: JobHandlers
     executor: JobExecutor
     folders: TerminalFolders
+    events: EventBus = field(default_factory=EventBus)  # the bus the handlers publish on
     said: list[str] = field(default_factory=list)  # the log lines, as the console shows them
 
     def outbox(self) -> list[OutboxRecord]:
@@ -62,10 +63,13 @@ async def make_rig(
     limits: Limits | None = None,
     clock: Clock | None = None,
     sim: SimTerminal | None = None,
+    simulated: bool = True,
 ) -> JobsRig:
+    """``simulated=False``: the simulator plays a real terminal (--broker mt5), as for the EA jobs,
+    which --broker sim refuses (it has no charts)."""
     terminal = sim or SimTerminal(seed=11, clock=clock or Clock(), state_path=tmp_path / "sim" / "state.db")
     events = EventBus()
-    broker = Broker(lambda: terminal, events=events, simulated=True)
+    broker = Broker(lambda: terminal, events=events, simulated=simulated)
     await broker.connect()
     store = Store(tmp_path / "mt5console.db")
     handlers = JobHandlers(
@@ -79,7 +83,13 @@ async def make_rig(
     assert broker.terminal is not None
     folders = TerminalFolders.of(broker.terminal)
     rig = JobsRig(
-        terminal, broker, store, handlers, JobExecutor(store, handlers, AGENT, events=events), folders
+        terminal,
+        broker,
+        store,
+        handlers,
+        JobExecutor(store, handlers, AGENT, events=events),
+        folders,
+        events=events,
     )
     events.subscribe(lambda e: rig.said.append(e.message) if isinstance(e, LogLine) else None)
     return rig
@@ -94,8 +104,17 @@ async def rig(tmp_path: Path) -> AsyncIterator[JobsRig]:
 
 
 @pytest.fixture
-def controller(rig: JobsRig) -> Iterator[StandInController]:
-    stand_in = StandInController(rig.folders)
+async def terminal_rig(tmp_path: Path) -> AsyncIterator[JobsRig]:
+    """A rig whose terminal is taken for a real one: the EA jobs run there."""
+    made = await make_rig(tmp_path, simulated=False)
+    yield made
+    await made.broker.close()
+    made.store.close()
+
+
+@pytest.fixture
+def controller(terminal_rig: JobsRig) -> Iterator[StandInController]:
+    stand_in = StandInController(terminal_rig.folders)
     thread = threading.Thread(target=stand_in.run, daemon=True)
     thread.start()
     yield stand_in
@@ -474,7 +493,10 @@ async def test_get_positions_account_and_candles(rig: JobsRig) -> None:
 # ----------------------------------------------------------------------------------------- EAs
 
 
-async def test_compile_deploy_run_stop_end_to_end(rig: JobsRig, controller: StandInController) -> None:
+async def test_compile_deploy_run_stop_end_to_end(
+    terminal_rig: JobsRig, controller: StandInController
+) -> None:
+    rig = terminal_rig
     compiled = await rig.executor.execute(
         "job-compile", "compile", {"ea_name": "Grid", "source": GOOD_SOURCE}
     )
@@ -508,7 +530,8 @@ async def test_compile_with_errors_reports_them(rig: JobsRig) -> None:
     ]
 
 
-async def test_run_without_a_controller_fails_with_the_setup_hint(rig: JobsRig) -> None:
+async def test_run_without_a_controller_fails_with_the_setup_hint(terminal_rig: JobsRig) -> None:
+    rig = terminal_rig
     rig.handlers.ea_control.answer_timeout = 0.3
     await rig.executor.execute("job-c2", "compile", {"ea_name": "Grid", "source": GOOD_SOURCE})
     outcome = await rig.executor.execute(

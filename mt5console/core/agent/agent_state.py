@@ -2,8 +2,11 @@
 
 Every loop (heartbeat, prices, jobs) is ``repeat(step)``: the step runs, then the loop waits its
 interval. When the platform cannot be reached the wait becomes 1, 2, 4 ... 60 s (the contract's
-backoff, per loop) until a call goes through again. No exception ends a loop: an unexpected one is
-logged with its traceback and the loop carries on at its interval.
+backoff, per loop) until a call goes through again. The first call of a loop that goes through after
+an outage wakes the other loops still waiting out a backoff: they try again within ``RETRY_SPREAD``
+seconds (each at a random moment in it, so they do not all call at once), rather than up to a minute
+later. No exception ends a loop: an unexpected one is logged with its traceback and the loop carries
+on at its interval.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Final
 
 from mt5console.core.agent.outbox import MAX_RETRY_AFTER
 from mt5console.core.agent.platform import Backoff, PlatformRefused, PlatformUnavailable, why_unavailable
@@ -21,6 +26,7 @@ from mt5console.core.events import AgentStateChanged, EventBus, Level
 
 log = logging.getLogger(__name__)
 SOURCE = "agent"
+RETRY_SPREAD: Final = 1.0  # seconds over which the loops woken by another's success try again
 
 PAIRING, ONLINE, UNREACHABLE, TERMINAL_LOST, OFF = (
     "pairing",
@@ -42,6 +48,7 @@ class AgentStatus:
         self.jobs_done = 0
         self.jobs_failed = 0
         self._failing: dict[str, str] = {}  # loop name -> the platform error it last met
+        self._retry: dict[str, asyncio.Event] = {}  # loop name -> "the platform is back: try again"
         self._shown: AgentStateChanged | None = None
 
     @property
@@ -87,11 +94,18 @@ class AgentStatus:
         return first
 
     def reachable(self, loop: str) -> bool:
-        """Note a loop's call that went through; True when that ends an outage."""
+        """Note a loop's call that went through; True when that ends an outage. A loop that was
+        failing and now is not wakes the loops still failing (``retry_signal``), once per recovery."""
         if self._failing.pop(loop, None) is None:
             return False
+        for other in self._failing:
+            self.retry_signal(other).set()
         self.publish()
         return not self._failing
+
+    def retry_signal(self, loop: str) -> asyncio.Event:
+        """Set when another loop's call went through again while ``loop`` was failing."""
+        return self._retry.setdefault(loop, asyncio.Event())
 
     def publish(self) -> None:
         event = AgentStateChanged(
@@ -133,6 +147,22 @@ async def wait_or_wake(seconds: float, wake: asyncio.Event | None) -> None:
     wake.clear()
 
 
+async def wait_for_either(seconds: float, first: asyncio.Event | None, second: asyncio.Event) -> bool:
+    """Sleep ``seconds``, or less when either event is set (``first`` is then cleared, as
+    ``wait_or_wake`` does); True when ``second`` ended the wait (it is left set for the caller)."""
+    waits = [asyncio.ensure_future(second.wait())]
+    if first is not None:
+        waits.append(asyncio.ensure_future(first.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    if first is not None and first.is_set():
+        first.clear()
+    return second.is_set()
+
+
 async def repeat(
     name: str,
     step: Callable[[], Awaitable[float | None]],
@@ -142,14 +172,18 @@ async def repeat(
     events: EventBus,
     backoff: Backoff,
     wake: asyncio.Event | None = None,
+    retry_spread: float = RETRY_SPREAD,
 ) -> None:
     """Run ``step`` every ``interval`` seconds until cancelled (see the module docstring).
     ``step`` may return a shorter wait for the next run (the job poller: another job may be waiting)."""
+    retry = status.retry_signal(name)
     while True:
         delay = interval
+        failed = False
         try:
             sooner = await step()
         except PlatformUnavailable as error:
+            failed = True
             delay = backoff.next_delay()
             if error.retry_after is not None:
                 delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER))
@@ -167,8 +201,14 @@ async def repeat(
             log_unexpected(events, f"{name} failed unexpectedly", error)
         else:
             backoff.reset()
+            retry.clear()  # a wake meant for a failed call: this one went through
             if status.reachable(name):
                 events.info(SOURCE, f"{name}: the platform is reachable again")
             if sooner is not None:
                 delay = sooner
-        await wait_or_wake(delay, wake)
+        if not failed:
+            await wait_or_wake(delay, wake)
+        elif await wait_for_either(delay, wake, retry):
+            retry.clear()
+            # Another loop got through: try again soon, each loop at its own moment.
+            await asyncio.sleep(random.uniform(0.0, retry_spread))

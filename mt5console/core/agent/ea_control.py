@@ -170,13 +170,19 @@ class EAControl:
             raise EAControlError(f"cannot write the controller command to {command_file}: {error}") from None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.answer_timeout
-        while True:
-            answer = _take_answer(answer_file)
-            if answer is not None:
-                return _answer(command_id, answer)
-            if loop.time() >= deadline:
-                break
-            await asyncio.sleep(self.poll_interval)
+        try:
+            while True:
+                answer = _take_answer(answer_file)
+                if answer is not None:
+                    return _answer(command_id, answer)
+                if loop.time() >= deadline:
+                    break
+                await asyncio.sleep(self.poll_interval)
+        except asyncio.CancelledError:
+            # The console stops: take back a command no controller took yet, lest one attached later
+            # carry out a job whose result nobody waits for (the job is resumed at the next start).
+            _withdraw(command_file)
+            raise
         if _withdraw(command_file):
             raise ControllerTimeout(
                 f"no {CONTROLLER_NAME} answered within {self.answer_timeout:g} s: attach the "

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mt5console.core.broker.errors import BrokerError
+from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.events import EventBus
 from mt5console.core.store import CommandStatus, Store, StrategyState
 from mt5console.core.strategy.engine import EngineError, StrategyEngine
@@ -336,6 +336,7 @@ class CommandBus:
         ticket = _ticket(command.parameters)
         volume = _volume(command.parameters)
         await self._engine.close_position(ticket, volume=volume, by=command.source)
+        await self._book_closes()
         return {"ticket": ticket}
 
     async def _close_all(self, command: Command) -> dict[str, Any]:
@@ -343,5 +344,30 @@ class CommandBus:
         symbol = command.parameters.get("symbol")
         if symbol is not None and (not isinstance(symbol, str) or not symbol):
             raise CommandRejected(f"parameters.symbol: must be a symbol name, not {symbol!r}")
+        if symbol is not None:
+            await self._known_symbol(symbol)
         closed = await self._engine.close_all(symbol=symbol, by=command.source)
+        await self._book_closes()
         return {"closedPositions": closed}
+
+    async def _book_closes(self) -> None:
+        """Have the trade tracker book the closes now, not when the market-data poll next sees the
+        positions change (a position opened and closed between two polls it never would). The closes
+        are done whatever this meets: a failure is logged, and the next change of positions books them."""
+        try:
+            await self._engine.tracker.sync_now()
+        except Exception as error:
+            log.exception("booking the closes failed")
+            self._events.warning("commands", f"the close is done, but booking it failed: {error}")
+
+    async def _known_symbol(self, symbol: str) -> None:
+        """CommandRejected when the terminal has no ``symbol``: a misspelt name would otherwise close
+        nothing and be acknowledged ok, as if its positions were closed."""
+        try:
+            await self._engine.tracker.broker.symbol(symbol)
+        except TerminalUnavailable:
+            raise  # the terminal is away, not the symbol: its own message says so
+        except BrokerError as error:
+            raise CommandRejected(
+                f"parameters.symbol: the terminal has no symbol {symbol!r} ({error}); nothing was closed"
+            ) from None

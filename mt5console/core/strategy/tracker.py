@@ -5,19 +5,29 @@ compares them with the open trades on disk: a trade whose position is gone is cl
 history (price, time, profit, and why: stop, target, signal, manual...); a position the store does not
 know is adopted, attributed to a strategy by its magic number. Deals are recorded idempotently, so a
 restart never counts a profit twice.
+
+The console's own fills are written down as they happen, not left to adoption: a strategy's by its
+executor (``record_open``), a platform trade job's through the bus (``JobFilled``, agent/jobs/fills.py),
+because the market-data poll calls ``sync`` only when the terminal's positions differ from the last
+poll's, and a position opened and closed between two polls would otherwise never be seen. For the
+same reason a close_position job and a resumed trade job ask for a ``sync`` at once
+(``JobChangedPositions``), as do the CLOSE_POSITION and CLOSE_ALL commands (commands/bus.py).
+Adoption stays for what the console did not open: manual trades and other EAs' in the terminal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mt5console.core.agent.jobs.fills import JobChangedPositions, JobFilled
 from mt5console.core.broker.errors import BrokerError
 from mt5console.core.broker.models import Deal, OrderResult, Position, Side
 from mt5console.core.broker.mt5 import Broker
-from mt5console.core.events import EventBus, PositionClosed, PositionOpened, TradeUpdate
+from mt5console.core.events import Event, EventBus, PositionClosed, PositionOpened, TradeUpdate
 from mt5console.core.store import Store, Trade, TradeStatus
 
 log = logging.getLogger(__name__)
@@ -100,6 +110,29 @@ class TradeTracker:
         # The open trades as they are on disk, read once and then written through: the tracker is
         # the only writer of trades, so it need not read them back at every change of positions.
         self._open: dict[int, Trade] | None = None
+        # One sync at a time: the market-data poll's and a close job's would both book one close.
+        self._syncing = asyncio.Lock()
+        # The trade jobs' fills and closes come over the bus (the agent layer cannot call up here).
+        self.unsubscribe = events.subscribe(self._on_event)
+
+    @property
+    def broker(self) -> Broker:
+        """The terminal whose positions the tracker follows."""
+        return self._broker
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, JobFilled):
+            try:
+                self.record_job_fill(event.position)
+            except Exception as error:  # the bus would only log it where the trader does not look
+                log.exception("recording job %s's fill failed", event.job_id)
+                self._events.error(
+                    "trades",
+                    f"job {event.job_id}'s fill #{event.position.ticket} could not be recorded ({error}); "
+                    "it is recorded when the console next sees the position open",
+                )
+        elif isinstance(event, JobChangedPositions):
+            event.follow_ups.append(self.sync_now)
 
     def _open_trades(self) -> dict[int, Trade]:
         if self._open is None:
@@ -129,8 +162,6 @@ class TradeTracker:
     ) -> Position:
         """Write an order the console itself just filled, then tell the front ends; returns the new
         position as the fill made it (the one published), for the caller to count without a new read."""
-        # The market poll may have adopted the new position already: it is reported once, not twice.
-        known = result.position in self._open_trades()
         position = Position(
             ticket=result.position,
             symbol=symbol,
@@ -147,14 +178,44 @@ class TradeTracker:
             time=when,
             identifier=result.position,
         )
+        self._opened(position, strategy_id)
+        return position
+
+    def record_job_fill(self, position: Position) -> bool:
+        """Write a platform trade job's fill (``position`` as the fill made it; no strategy owns it),
+        then tell the front ends and the platform. A ticket the store has already (adopted by a poll
+        meanwhile, or written before a crash cut the job off and it was resumed) is left as it is:
+        False, nothing is reported twice."""
+        if position.ticket in self._open_trades() or self._store.trade_by_ticket(position.ticket) is not None:
+            return False
+        self._opened(position, None)
+        return True
+
+    async def sync_now(self) -> None:
+        """Read the terminal's positions and ``sync`` with them (after the console closed one itself);
+        a terminal that cannot answer is logged: the next change of positions brings the close."""
+        async with self._syncing:  # read inside: a list read before another sync is stale after it
+            try:
+                positions = await self._broker.positions()
+            except BrokerError as error:
+                self._events.warning("trades", f"could not read the open positions: {error}")
+                return
+            await self._sync(positions)
+
+    def _opened(self, position: Position, strategy_id: str | None) -> None:
+        # The market poll may have adopted the new position already: it is reported once, not twice.
+        known = position.ticket in self._open_trades()
         trade = self._record_position(position, strategy_id)
         self._events.publish(PositionOpened(position=position, strategy_id=strategy_id))
         if not known:
             self._report("opened", trade, volume=trade.volume, price=trade.open_price, when=trade.open_time)
-        return position
 
     async def sync(self, positions: tuple[Position, ...]) -> None:
         """Bring the store in line with the terminal's open positions."""
+        async with self._syncing:
+            await self._sync(positions)
+
+    async def _sync(self, positions: tuple[Position, ...]) -> None:
         by_ticket = {p.ticket: p for p in positions}
         for trade in list(self._open_trades().values()):  # a copy: record_open may add while we await
             position = by_ticket.get(trade.ticket)

@@ -19,6 +19,7 @@ The same id handed out twice while its first run is still going waits for that r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,6 +111,16 @@ class JobExecutor:
             return outcome
         finally:
             del self._running[job_id]
+
+    def receive(self, job_id: str, job_type: Any, input_data: Any) -> None:
+        """Record a job that is to run a little later (the EA lane, job_poller.py) as received, so
+        that a stop or crash before it runs leaves it in the store to be resumed at the next start;
+        ``execute`` then runs it as any other. A store that cannot record it is left to ``execute``,
+        which fails the job with the reason."""
+        if not isinstance(job_id, str) or not job_id.strip():
+            return
+        with contextlib.suppress(StoreError):
+            self._record(job_id, job_type, input_data)
 
     async def _execute(self, job_id: str, job_type: str, input_data: Any) -> JobOutcome:
         try:

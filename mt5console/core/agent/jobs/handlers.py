@@ -4,6 +4,11 @@ Each handler returns the job's output_data (INTERFACE.md, "Jobs") or raises: ``J
 the compile / EA-control / broker errors) with a reason a person can act on. ``resumed`` is set when
 the job was cut off mid-run by a crash: trade and close_position then look for the job's deals in the
 terminal's history before sending anything (trade_recovery.py); the other jobs are safe to repeat.
+
+A trade job's fill, and a close_position job's close, reach the trade tracker over the event bus
+(fills.py) before the handler returns, so before the executor stores the job's result: the trades
+table and the platform's trade events never miss a position a job opened, however soon it closed.
+run and stop fail at once on the simulated terminal, which has no charts for an EA.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ from typing import Any, Final
 import numpy as np
 
 from mt5console.core.agent.ea_control import EAControl
+from mt5console.core.agent.jobs.fills import (
+    JobChangedPositions,
+    JobFilled,
+    filled_by,
+    opened_by,
+    publish_and_follow,
+)
 from mt5console.core.agent.jobs.model import (
     ClosePositionJob,
     CompileJob,
@@ -155,6 +167,12 @@ class JobHandlers:
                 return result.output()
             case DeployJob():
                 return self.ea_control.deploy(await self.folders(), job.ea_name, job.ex5_path)
+            case RunJob() | StopJob() if self._broker.simulated:
+                raise JobFailure(
+                    f"{'run' if isinstance(job, RunJob) else 'stop'}: the simulated terminal (--broker sim) "
+                    "has no charts to run an EA on; run and stop need a real MetaTrader 5 terminal "
+                    "(--broker mt5 or mt5linux) with the MT5ConsoleController EA attached to a chart"
+                )
             case RunJob():
                 return await self.ea_control.run(
                     await self.folders(), job.ea_name, job.symbol, job.timeframe, job.inputs
@@ -202,6 +220,9 @@ class JobHandlers:
                     f"job {job_id} was cut off after its order reached the terminal: deal "
                     f"{found[0].ticket} ({comment!r}) is its result; nothing is sent again",
                 )
+                self._filled(job_id, job, comment, opened_by(found, job, comment))
+                # Its position may have closed while the console was off: the tracker looks now.
+                await self._changed(job_id, found[0].position_id)
                 return trade_output(found)
             # A terminal that has just restarted may still be loading its deal history, while its
             # open positions are there at once: a position carrying the comment is the job's fill.
@@ -213,6 +234,7 @@ class JobHandlers:
                     f"job {job_id} was cut off after its order reached the terminal: open position "
                     f"#{position.ticket} ({comment!r}) is its result; nothing is sent again",
                 )
+                self._filled(job_id, job, comment, position)
                 return fill_output(position.price_open, position.identifier, position.ticket)
         volume = checked_volume(job.volume, spec)
         refusal = await self._guard.refusal(volume, await self._broker.positions(), tick.time)
@@ -233,8 +255,28 @@ class JobHandlers:
             self._broker, comment, tick.time, tick.time, position=result.position
         )
         if deals:
+            self._filled(job_id, job, comment, opened_by(deals, job, comment))
             return trade_output(deals)
+        self._filled(job_id, job, comment, filled_by(result, job, comment, tick.time))
         return fill_output(result.price, result.order, result.position)
+
+    def _filled(self, job_id: str, job: TradeJob, comment: str, position: Position) -> None:
+        """Hand the job's fill to the trade tracker (fills.py), before the job's result is stored: a
+        position closed before the next market-data poll is then still in the trades table and
+        reported opened and closed. A fill without its ticket or price cannot be written down: the
+        tracker adopts the position at its next look, if it is still open."""
+        if position.ticket < 1 or position.price_open <= 0:
+            self._events.warning(
+                SOURCE,
+                f"job {job_id}: the terminal did not say the fill's position or price ({comment!r}); "
+                f"its {job.symbol} position is recorded when the console next sees it open",
+            )
+            return
+        self._events.publish(JobFilled(job_id=job_id, position=position))
+
+    async def _changed(self, job_id: str, ticket: int) -> None:
+        """Have the trade tracker read the positions now (fills.py, JobChangedPositions)."""
+        await publish_and_follow(self._events, JobChangedPositions(job_id=job_id, ticket=ticket))
 
     async def close_position(self, job_id: str, job: ClosePositionJob, *, resumed: bool) -> dict[str, Any]:
         comment = order_comment(job_id)
@@ -247,6 +289,7 @@ class JobHandlers:
                     f"job {job_id} was cut off after its close reached the terminal: deal "
                     f"{found[0].ticket} is its result; nothing is sent again",
                 )
+                await self._changed(job_id, job.ticket)
                 return close_output(found)
         open_now = await self._broker.positions(ticket=job.ticket)
         if not open_now:
@@ -261,6 +304,8 @@ class JobHandlers:
             volume = checked_volume(job.volume, await self._spec(position.symbol))
         result = await self._broker.close_position(job.ticket, volume=volume, comment=comment)
         deals = await deals_with_comment(self._broker, comment, now, now, position=job.ticket)
+        # The tracker reads the close now: the market-data poll may never see the position change.
+        await self._changed(job_id, job.ticket)
         if deals:
             return close_output(deals)
         self._events.warning(SOURCE, f"job {job_id}: the closing deal is not in the history yet; pnl unknown")
