@@ -1,7 +1,8 @@
 """Theme files: TOML files loaded at start and registered with Textual.
 
 Where they come from, in this order (a later file with the same ``name`` replaces an earlier one):
-1. ``themes/*.toml`` next to the package (shipped: mt5-dark, mt5-light, mt5-high-contrast);
+1. ``mt5console/themes/*.toml`` inside the package (shipped: mt5-dark, mt5-light, mt5-high-contrast;
+   package data, so that ``pip install .`` installs them too);
 2. ``<config dir>/themes/*.toml``: the user's own.
 
 A file holds the fields of ``textual.theme.Theme``: ``name`` and ``primary`` (required), ``secondary``,
@@ -25,7 +26,8 @@ from textual.theme import Theme
 
 import mt5console
 
-SHIPPED_THEME_DIR: Final = Path(mt5console.__file__).resolve().parents[1] / "themes"
+# Inside the package, not next to it: a wheel carries only what is in the package (package-data).
+SHIPPED_THEME_DIR: Final = Path(mt5console.__file__).resolve().parent / "themes"
 DEFAULT_THEME: Final = "mt5-dark"
 FALLBACK_THEME: Final = "textual-dark"  # Textual's own, used only when the shipped files are missing
 
@@ -123,7 +125,8 @@ def theme_from_mapping(path: Path, data: Mapping[str, Any]) -> Theme:
 
 def load_theme_file(path: Path) -> Theme:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: Windows PowerShell 5 and Notepad write a BOM, which TOML would refuse at 1:1.
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as error:
         raise ThemeFileError(f"{path}: cannot be read: {error.strerror or error}") from None
     except UnicodeDecodeError:

@@ -1,7 +1,10 @@
 """The compile job: an EA's source into ``MQL5/Experts/MT5Console/<ea_name>.mq5``, compiled by MetaEditor.
 
 MetaEditor is run as ``metaeditor64.exe /compile:<file> /log:<log>`` (under ``wine`` when it is a
-Windows program and this is not Windows), awaited with a timeout and killed when it overruns. Its
+Windows program and this is not Windows), awaited with a timeout and killed when it overruns. On
+Windows it gets its command line as every known caller writes it, ``/compile:"C:\\...\\Grid.mq5"``,
+quotes after the colon; the form an argument list becomes (``"/compile:C:\\...\\Grid.mq5"``, quote
+first) is reported to make it exit without compiling when a path has a space. MetaEditor's
 exit code means nothing reliable, so the outcome is read from the log it writes: UTF-16 LE with a BOM,
 one line per message, ending in a ``Result:`` line::
 
@@ -20,9 +23,10 @@ import asyncio
 import contextlib
 import os
 import re
+import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any, Final
 
 from mt5console.core.agent.terminal_files import TerminalFolders, check_ea_name, local_path, wine_path
@@ -135,15 +139,32 @@ def needs_wine(executable: Path) -> bool:
 
 
 def metaeditor_command(executable: Path, source: Path, log: Path, *, wine: str = "wine") -> list[str]:
+    """The argument list off Windows (Wine or a native stand-in); see ``windows_command_line`` for Windows."""
     if needs_wine(executable):
         return [wine, str(executable), f"/compile:{wine_path(source)}", f"/log:{wine_path(log)}"]
     return [str(executable), f"/compile:{source}", f"/log:{log}"]
+
+
+def windows_command_line(executable: PurePath, source: PurePath, log: PurePath) -> str:
+    """MetaEditor's command line on Windows: ``"<exe>" /compile:"<source>" /log:"<log>"``.
+
+    Built by hand because a list given to Popen goes through ``subprocess.list2cmdline``, which quotes
+    a whole argument with a space (``"/compile:C:\\Users\\John Doe\\..."``), a form MetaEditor does
+    not understand. A Windows path cannot hold ``"``, so quoting needs no escapes.
+    """
+    parts = {"MetaEditor": executable, "source": source, "log": log}
+    for what, path in parts.items():
+        if '"' in str(path):
+            raise CompileError(f'the {what} path {path} holds a double quote ("), which Windows forbids')
+    return f'"{executable}" /compile:"{source}" /log:"{log}"'
 
 
 async def run_metaeditor(
     executable: Path, source: Path, log: Path, *, time_limit: float, wine: str = "wine"
 ) -> tuple[int, str]:
     """Run MetaEditor on ``source``; its exit code and stderr. Killed after ``time_limit`` seconds."""
+    if os.name == "nt":
+        return await _run_windows(windows_command_line(executable, source, log), time_limit)
     command = metaeditor_command(executable, source, log, wine=wine)
     try:
         process = await asyncio.create_subprocess_exec(
@@ -160,12 +181,39 @@ async def run_metaeditor(
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-        raise CompileError(f"MetaEditor did not finish within {time_limit:g} s and was stopped") from None
+        raise _overran(time_limit) from None
     except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         raise
     return process.returncode or 0, stderr.decode("utf-8", errors="replace")
+
+
+async def _run_windows(command_line: str, time_limit: float) -> tuple[int, str]:
+    """``run_metaeditor`` on Windows: Popen passes a string command line as is, which asyncio's
+    subprocess functions cannot (they take a list); the wait runs in a thread to keep the loop free."""
+    try:
+        # Started on the loop, as asyncio starts its own subprocesses (CreateProcess returns at once),
+        # so that a cancelled job cannot leave a MetaEditor started behind its back.
+        process = subprocess.Popen(  # noqa: ASYNC220
+            command_line, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+    except OSError as error:
+        raise CompileError(f"cannot start MetaEditor ({command_line}): {error}") from None
+    try:
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        await asyncio.to_thread(process.communicate)  # reaps it and closes its stderr pipe
+        raise _overran(time_limit) from None
+    except asyncio.CancelledError:
+        process.kill()  # the waiting thread then returns on its own
+        raise
+    return process.returncode or 0, stderr.decode("utf-8", errors="replace")
+
+
+def _overran(time_limit: float) -> CompileError:
+    return CompileError(f"MetaEditor did not finish within {time_limit:g} s and was stopped")
 
 
 class Compiler:
@@ -254,7 +302,8 @@ def _prepare(folders: TerminalFolders, name: str, text: str) -> tuple[Path, Path
     try:
         folders.experts.mkdir(parents=True, exist_ok=True)
         # UTF-8 with a BOM: MetaEditor reads a BOM-less file as ANSI and would garble non-ASCII strings.
-        source_file.write_text(text, encoding="utf-8-sig")
+        # newline="": the source's own line ends; text mode on Windows would turn CRLF into CR CR LF.
+        source_file.write_text(text, encoding="utf-8-sig", newline="")
         for stale in (log_file, ex5_file):
             stale.unlink(missing_ok=True)
     except OSError as error:
