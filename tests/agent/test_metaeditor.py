@@ -282,6 +282,10 @@ def test_wine_paths_and_the_command_line(tmp_path: Path) -> None:
     inside = prefix / "drive_c" / "MT5" / "MQL5" / "Experts" / "A.mq5"
     assert wine_path(inside, prefix=prefix) == r"C:\MT5\MQL5\Experts\A.mq5"
     assert wine_path(Path("/srv/a.log"), prefix=prefix) == r"Z:\srv\a.log"
+    # The terminal's own folders come back as the terminal named them, not as Z:\...\dosdevices\c:\...
+    assert wine_path(data / "MQL5" / "Experts" / "A.mq5", prefix=prefix) == (
+        r"C:\users\me\AppData\Roaming\MetaQuotes\Terminal\ABC\MQL5\Experts\A.mq5"
+    )
     command = metaeditor_command(Path("/opt/mt5/metaeditor64.exe"), Path("/srv/A.mq5"), Path("/srv/A.log"))
     assert command[:2] == ["wine", "/opt/mt5/metaeditor64.exe"]
     assert command[2:] == [r"/compile:Z:\srv\A.mq5", r"/log:Z:\srv\A.log"]

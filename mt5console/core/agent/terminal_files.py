@@ -13,6 +13,7 @@ maps it. Paths that are not Windows paths (the simulator's) are used as they are
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -81,10 +82,17 @@ def wine_path(path: Path, *, prefix: Path | None = None) -> str:
     """The Windows name under which a program running in Wine sees a local ``path``.
 
     Paths inside the prefix's ``drive_c`` become ``C:\\...`` (so that MetaEditor recognises its own
-    MQL5 folder and resolves ``#include <...>`` from it); anything else is reached through ``Z:``,
-    Wine's mapping of ``/``.
+    MQL5 folder and resolves ``#include <...>`` from it), and so do those through its ``dosdevices``
+    drive links, the form ``local_path`` gives (``absolute`` does not follow the link, and ``resolve``
+    would also follow links the user made); anything else is reached through ``Z:``, Wine's mapping of
+    ``/``.
     """
     absolute = path.absolute()
+    dosdevices = ((prefix or wine_prefix()) / "dosdevices").absolute()
+    with contextlib.suppress(ValueError):
+        drive, *rest = absolute.relative_to(dosdevices).parts
+        if len(drive) == 2 and drive.endswith(":"):
+            return drive.upper() + "\\" + "\\".join(rest)
     drive_c = ((prefix or wine_prefix()) / "drive_c").absolute()
     try:
         inside = absolute.relative_to(drive_c)
