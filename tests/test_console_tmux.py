@@ -143,14 +143,20 @@ def test_s_stops_a_running_strategy_in_the_real_console(tmux: Tmux, tmp_path: Pa
         store.close()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_stop_signal_stops_the_real_console_cleanly(tmux: Tmux, tmp_path: Path, signum: int) -> None:
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGHUP], [signal.SIGTERM, signal.SIGHUP]],
+    ids=["SIGTERM", "SIGHUP", "SIGTERM then SIGHUP"],  # a service stop as the SSH session drops
+)
+def test_a_stop_signal_stops_the_real_console_cleanly(tmux: Tmux, tmp_path: Path, signals: list[int]) -> None:
     """A service manager's stop (SIGTERM) or the SSH session gone (SIGHUP): the runtime stops as on `q`,
     without a question nobody may be there to answer; the strategy runs again at the next start."""
     status_file = start_with_a_watcher(tmux, tmp_path)
     tmux.wait_for(lambda s: "running" in row_of(s, "watcher") and "connected" in s, "the running strategy")
     holder = (tmp_path / "data" / HOLDER_FILE).read_text()  # "pid N, started ..."
-    os.kill(int(holder.split(",")[0].split()[1]), signum)
+    for signum in signals:
+        os.kill(int(holder.split(",")[0].split()[1]), signum)
+        time.sleep(0.01)
     deadline = time.monotonic() + 20
     while not status_file.exists():
         assert time.monotonic() < deadline, "the console did not stop:\n" + tmux.screen()
@@ -158,7 +164,7 @@ def test_a_stop_signal_stops_the_real_console_cleanly(tmux: Tmux, tmp_path: Path
     time.sleep(0.1)  # the shell finishes writing the status
     assert status_file.read_text().strip() == "0"
     log = (tmp_path / "data" / "logs" / "mt5console.log").read_text()
-    assert f"received {signal.Signals(signum).name}" in log and "runtime   stopped" in log
+    assert f"received {signal.Signals(signals[0]).name}" in log and "runtime   stopped" in log
     store = Store(tmp_path / "data" / "mt5console.db")
     try:
         record = store.get_strategy("watcher")

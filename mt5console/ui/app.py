@@ -169,7 +169,14 @@ class ConsoleApp(App[None]):
         """A stop from outside (a service manager, the SSH session gone): no question asked, as nobody
         may be there to answer it; strategies start again with the console, positions stay open."""
         self.runtime.events.info("console", f"received {name}")
-        self.run_worker(self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False)
+        self._begin_shutdown()
+
+    def _begin_shutdown(self) -> None:
+        """Start the shutdown once. A second request (a SIGHUP right after a SIGTERM, a signal after `q`)
+        must not cancel the one under way: cancelled, it never reached ``exit`` and the console hung."""
+        if self._stopping:
+            return
+        self.run_worker(self.shutdown(), name="quit", group="quit", exit_on_error=False)
 
     def _forward(self, event: Event) -> None:
         self.post_message(CoreEvent(event))
@@ -323,7 +330,7 @@ class ConsoleApp(App[None]):
         running = self.model.running_count  # paused ones too: they still manage their positions
         positions = len(self.model.positions)
         if not running and not positions:
-            self.run_worker(self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False)
+            self._begin_shutdown()
             return
         parts = []
         if running:
@@ -337,9 +344,7 @@ class ConsoleApp(App[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_worker(
-                    self.shutdown(), name="quit", group="quit", exclusive=True, exit_on_error=False
-                )
+                self._begin_shutdown()
 
         self.push_screen(
             ConfirmScreen(

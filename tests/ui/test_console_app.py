@@ -288,3 +288,19 @@ async def test_todays_pnl_counts_what_closed_today_and_starts_again_at_midnight(
         rig.app._new_day()
         await wait_until(lambda: main.today_realised == 0.0, "a new day")
         await rig.app.shutdown()
+
+
+async def test_a_second_stop_request_does_not_cancel_the_shutdown_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM then SIGHUP (a service stop as the SSH session drops): the second request cancelled the
+    shutdown already stopping the runtime, which then never reached exit, and the console hung."""
+    rig = make_console(tmp_path, monkeypatch)
+    async with rig.app.run_test(size=WIDE):
+        await started(rig)
+        rig.app._stop_signal("SIGTERM")
+        await wait_until(lambda: rig.app._stopping, "the shutdown under way", within=5)
+        rig.app._stop_signal("SIGHUP")
+        await wait_until(lambda: rig.app.return_code is not None, "the console's exit", within=10)
+    assert rig.app.return_code == 0
+    assert not rig.runtime.started
