@@ -5,8 +5,10 @@ Every line is on disk before the next event is handled ("it never loses what hap
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
+import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -64,8 +66,10 @@ class KeptOpenRotation(logging.handlers.RotatingFileHandler):
 
     Windows refuses to rename a file another program holds open (a trader following the log with
     ``Get-Content -Wait``, an editor): the stock handler then lost every later line, each with a
-    traceback on stderr. Here the file grows on past its size, the refusal is written into it once,
-    and the rollover is tried again after RETRY_SECONDS.
+    traceback on stderr; and as it shifts the backups before it moves the live file, each attempt cost
+    the oldest backup. Here the live file is moved aside first, and only then are the backups shifted;
+    when it cannot be moved, the file grows on past its size, the refusal is written into it once, and
+    the rollover is tried again after RETRY_SECONDS.
     """
 
     RETRY_SECONDS = 60.0
@@ -79,18 +83,37 @@ class KeptOpenRotation(logging.handlers.RotatingFileHandler):
         return time.monotonic() >= self._retry_at and bool(super().shouldRollover(record))
 
     def doRollover(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+        moving = f"{self.baseFilename}.rotating"
         try:
-            super().doRollover()
+            os.replace(self.baseFilename, moving)
         except OSError as error:
-            self._retry_at = time.monotonic() + self.RETRY_SECONDS
-            if self.stream is None:
-                self.stream = self._open()
-            if not self._refusal_said:
-                self._refusal_said = True
-                self.stream.write(
-                    f"(the log file could not be rotated: {error}; is it open in another program? "
-                    f"writing on in this file, and trying again every {self.RETRY_SECONDS:.0f} s)\n"
-                )
+            self._refused(error)
+            return
+        try:
+            for number in range(self.backupCount - 1, 0, -1):
+                older = f"{self.baseFilename}.{number}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.baseFilename}.{number + 1}")
+            os.replace(moving, f"{self.baseFilename}.1")
+        except OSError as error:  # a backup held open: the live file goes back, nothing is lost
+            with contextlib.suppress(OSError):
+                os.replace(moving, self.baseFilename)
+            self._refused(error)
+            return
+        self.stream = self._open()
+
+    def _refused(self, error: OSError) -> None:
+        self._retry_at = time.monotonic() + self.RETRY_SECONDS
+        self.stream = self._open()
+        if not self._refusal_said:
+            self._refusal_said = True
+            self.stream.write(
+                f"(the log file could not be rotated: {error}; is it open in another program? "
+                f"writing on in this file, and trying again every {self.RETRY_SECONDS:.0f} s)\n"
+            )
 
 
 class LogSink:
