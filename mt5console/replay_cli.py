@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_hours,
         metavar="HOURS",
         help="hours the bars' times are ahead of UTC, e.g. 2 for bars exported by a MetaTrader whose "
-        "trade server runs at UTC+2 (default: the times are UTC); only for times without a zone: "
-        "refused for a file whose times carry one or are epoch seconds",
+        "trade server runs at UTC+2 (default: the times are UTC); for times without a zone (naive ISO, "
+        "epoch seconds as MetaTrader's rates give them): refused for a file whose times carry one",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return parser

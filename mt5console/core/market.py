@@ -42,6 +42,7 @@ PositionsListener = Callable[[tuple[Position, ...]], Awaitable[None]]
 TickListener = Callable[[Tick, tuple[Position, ...]], Awaitable[None]]
 
 MIN_HISTORY = 300
+RESYNC_EVERY_POLLS = 5  # about 5 s live (see poll_once)
 
 
 @dataclass(slots=True)
@@ -210,9 +211,14 @@ class MarketData:
                 self.account = account
                 self._events.publish(AccountUpdated(account=account))
         positions = await self._broker.positions()
-        if positions != self.positions:
+        changed = positions != self.positions
+        if changed:
             self.positions = positions
             self._events.publish(PositionsUpdated(positions=positions))
+        # Live, the listeners also hear an unchanged list now and then: a position opened and closed
+        # between two polls (a platform job's, stopped out at once) leaves the list as it was, and its
+        # close would otherwise wait for some later change to be booked and reported.
+        if changed or (not self.light and self.polls % RESYNC_EVERY_POLLS == 0):
             for listener in list(self._positions_listeners):
                 await listener(positions)
         for tick in moved:

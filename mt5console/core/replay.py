@@ -267,10 +267,11 @@ async def run_replay_async(
     ``symbol`` and ``timeframe`` default to the strategy's; ``spread`` (points) applies to bars
     without one (default: the symbol's typical spread); ``data_utc_offset``: hours the bars' times
     are ahead of UTC (None: UTC, and a note when the file looks like MetaTrader's own export, whose
-    times are its server's), for times without a zone only: a file whose times carry theirs (or are
-    epoch seconds) is refused with a non-zero offset. Raises MarketOptionError for a bad ``symbol`` or
-    ``timeframe``, StrategyError for a bad strategy (UnrunnableStrategy for one the console cannot
-    run), ValueError for bad data (naming the file, line and field), ReplayError when the engine failed.
+    times are its server's), for times without a zone only (naive ISO, epoch seconds): a file whose
+    times carry theirs (an ISO offset or Z) is refused with a non-zero offset. Raises
+    MarketOptionError for a bad ``symbol`` or ``timeframe``, StrategyError for a bad strategy
+    (UnrunnableStrategy for one the console cannot run), ValueError for bad data (naming the file,
+    line and field), ReplayError when the engine failed.
     """
     started = perf_counter()
     definition, parsed = parse_with_market(strategy, symbol, timeframe)

@@ -27,7 +27,8 @@ from mt5console.core.agent.platform import Backoff, PlatformUnavailable
 from mt5console.core.agent.reporting import PlatformReporter
 from mt5console.core.agent.terminal_files import TerminalFolders
 from mt5console.core.broker.models import Side
-from mt5console.core.events import EventBus, TradeUpdate
+from mt5console.core.events import EventBus, LogLine, TradeUpdate
+from mt5console.core.market import RESYNC_EVERY_POLLS, MarketData
 from mt5console.core.store import TradeStatus
 from mt5console.core.strategy.tracker import TradeTracker
 from tests.helpers import eventually
@@ -414,3 +415,43 @@ async def test_a_close_position_command_books_the_close_at_once(tmp_path: Path) 
         assert trade is not None and trade.status is TradeStatus.CLOSED
     finally:
         await rig.close()
+
+
+# ------------------------------------------------------------------ a close no poll saw as a change
+
+
+async def test_a_job_position_closed_between_two_polls_is_booked_within_a_few_polls(tmp_path: Path) -> None:
+    """Polls before and after saw no position (the list unchanged), so the tracker never heard of the
+    close: the trade stayed open in the store, and no "closed" went to the platform."""
+    rig = await make_rig(tmp_path)
+    tracker = TradeTracker(rig.broker, rig.store, rig.events, rig.store.strategy_id_of_magic)
+    market = MarketData(rig.broker, rig.events, ("EURUSD",))
+    market.on_positions(tracker.sync)
+    try:
+        await market.poll_once()
+        out = await rig.executor.execute("j1", "trade", {"symbol": "EURUSD", "side": "buy", "volume": 0.01})
+        ticket = out.output_data["ticket"]
+        await rig.broker.close_position(ticket, comment="stopped out")  # by the terminal, not a job
+        for _ in range(RESYNC_EVERY_POLLS):
+            await market.poll_once()
+        trade = rig.store.trade_by_ticket(ticket)
+        assert trade is not None and trade.status == TradeStatus.CLOSED
+    finally:
+        await rig.broker.close()
+        rig.store.close()
+
+
+async def test_a_sync_on_a_list_read_before_a_fill_does_not_call_the_fill_closed(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    tracker = TradeTracker(rig.broker, rig.store, rig.events, rig.store.strategy_id_of_magic)
+    said: list[LogLine] = []
+    rig.events.subscribe(lambda event: said.append(event) if isinstance(event, LogLine) else None)
+    try:
+        stale = await rig.broker.positions()  # the poll reads the list, then a job fills meanwhile
+        await rig.executor.execute("j1", "trade", {"symbol": "EURUSD", "side": "buy", "volume": 0.01})
+        await tracker.sync(stale)
+        assert not [line for line in said if "no closing deal" in line.message]
+        assert len(rig.store.open_trades()) == 1
+    finally:
+        await rig.broker.close()
+        rig.store.close()

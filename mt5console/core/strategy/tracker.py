@@ -336,14 +336,23 @@ class TradeTracker:
             "trades", f"partial close of #{ticket}: {volume:g} lots at {last.price}, profit {realised:.2f}"
         )
 
+    async def _open_now(self, ticket: int) -> bool:
+        """Whether ``ticket`` is open in the terminal now: a list read before a job's or a strategy's
+        fill was written (another task wrote it while the sync waited) does not show it yet."""
+        try:
+            return bool(await self._broker.positions(ticket=ticket))
+        except BrokerError:
+            return False
+
     async def _closed(self, trade: Trade) -> None:
         ticket, strategy_id, symbol = trade.ticket, trade.strategy_id, trade.symbol
         closing = await self._closing(trade)
         if closing is None:
-            self._events.warning(
-                "trades",
-                f"position #{ticket} is no longer open but the terminal has no closing deal for it yet",
-            )
+            if not await self._open_now(ticket):  # else the list was read before this trade was written
+                self._events.warning(
+                    "trades",
+                    f"position #{ticket} is no longer open but the terminal has no closing deal for it yet",
+                )
             return
         last, total = closing.last, closing.total
         reason = exit_reason(last)

@@ -48,8 +48,9 @@ def _column_key(name: str) -> str:
 
 
 def _parse_time(text: str, where: str) -> tuple[int, bool]:
-    """Epoch seconds, and whether the text carried its zone (an ISO offset or Z; epoch seconds are
-    UTC by definition): such a time is never shifted by a data offset."""
+    """Epoch seconds, and whether the text carried its zone (an ISO offset or Z). Epoch seconds do not
+    say theirs: MetaTrader's rates give them in its server's time, so a data offset shifts them as it
+    shifts naive times (``zoned_time``)."""
     value = text.strip()
     try:
         number = float(value)
@@ -60,7 +61,7 @@ def _parse_time(text: str, where: str) -> tuple[int, bool]:
             raise ValueError(f"{where}: time {text!r} is not a date")
         if abs(number) > LAST_EPOCH_SECOND:
             raise ValueError(f"{where}: time {text!r} is epoch seconds beyond the year 9999")
-        return int(number), True
+        return int(number), False
     candidate = value
     if len(value) >= 10 and value[4] == "." and value[7] == ".":  # MT5 export: 2024.01.02 13:00
         candidate = value[:10].replace(".", "-") + value[10:]
@@ -244,17 +245,9 @@ def zoned_time(path: str | Path) -> tuple[int, str] | None:
     table = _open_table(path)
     for number, row in table.rows:
         text = _time_text(row, table.columns)
-        if not _is_epoch(text) and _parse_time(text, f"{path}: line {number}")[1]:
+        if _parse_time(text, f"{path}: line {number}")[1]:
             return number, text.strip()
     return None
-
-
-def _is_epoch(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def load_bars(path: str | Path, *, timeframe: str | int | None, default_spread: int) -> ReplayBars:
