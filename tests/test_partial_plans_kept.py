@@ -254,3 +254,46 @@ def managing_only() -> dict[str, Any]:
     strategy = partial_strategy()
     strategy["rules"]["entry"] = never
     return strategy
+
+
+@pytest.mark.parametrize("stop_pips_below_entry", [0.0, 2.0], ids=["breakeven, passed: closed", "moved"])
+async def test_a_restart_does_the_steps_a_crash_left_saved_but_undone(
+    tmp_path: Path, stop_pips_below_entry: float
+) -> None:
+    """A level's plan is saved before its close and its stop move are sent (never twice): killed between
+    the two, the position kept its full volume and its first stop, and nothing was ever said. At the
+    restart both are done; a stop the price has passed meanwhile closes the position instead."""
+    clock = Clock()
+    state = tmp_path / "sim_state.db"
+    rig = await make_rig(tmp_path, clock=clock, state_path=state)
+    await rig.engine.start(partial_strategy(), source="test")
+    await rig.market.poll_once()
+    await rig.bar()
+    [position] = await rig.broker.positions()
+    runner = rig.engine.runners["always"]
+    saved = runner._plans.get(position.ticket)
+    assert saved is not None
+    far = position.price_open + 10 * (position.price_open - position.sl)  # past both levels
+    assert saved.on_price(far, far + 0.0001, open_volume=position.volume)  # two closes, a stop move
+    saved.stop = round(position.price_open - stop_pips_below_entry * 0.0001, 5)
+    runner._plans.keep(position.ticket, saved)  # saved; then the console "dies" before doing them
+    await rig.close()
+
+    again = await make_rig(tmp_path, clock=clock, state_path=state)
+    try:
+        await again.engine.restore()
+        await again.bar()
+        text = again.text()
+        assert f"#{position.ticket}: a partial close of 0.02 lots was saved" in text
+        assert f"closed 0.02 lots of #{position.ticket} (partial)" in text
+        assert f"#{position.ticket}: its stop was to move to {saved.stop}" in text
+        now = await again.broker.positions(ticket=position.ticket)
+        if stop_pips_below_entry == 0.0:  # this seed's price is below the entry by then
+            assert now == () and "is past it now: closed" in text
+            return
+        assert now[0].volume == pytest.approx(0.02) and now[0].sl == pytest.approx(saved.stop), text
+        await again.bar()  # once: nothing more is closed or moved
+        [later] = await again.broker.positions(ticket=position.ticket)
+        assert later.volume == pytest.approx(0.02)
+    finally:
+        await again.close()

@@ -24,6 +24,7 @@ import numpy as np
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import Position, Side, SymbolSpec, Tick
 from mt5console.core.broker.mt5 import Broker
+from mt5console.core.broker.volume import floor_to_step
 from mt5console.core.events import EventBus, Level
 from mt5console.core.limits import LimitGuard
 from mt5console.core.strategy.conditions import EntryGate, evaluate, explain, judge
@@ -109,6 +110,7 @@ class StrategyRunner:
         self._gate = EntryGate()
         self._plans = PartialBook(strategy.strategy_id, spec, plan_store, events)
         self._looked_at: set[int] = set()  # positions found without a plan, looked at once
+        self._to_reconcile: set[int] = set()  # positions whose plans were taken back from the store
         self.tag = strategy_tag(strategy.strategy_id)
         # Without an enabled filter there is nothing to check, so no context (and no data) to gather.
         self._filtered = any(
@@ -125,8 +127,10 @@ class StrategyRunner:
         return max(longest, history_bars(self.strategy.filters), bars_needed(self.strategy.exits)) + 100
 
     def resume_partial_plans(self) -> None:
-        """After a restart or a replace: the saved partial-exit plans of this strategy's positions."""
+        """After a restart or a replace: the saved partial-exit plans of this strategy's positions,
+        each checked against its position when it is next seen (``_reconcile``)."""
         self._plans.resume()
+        self._to_reconcile = set(self._plans.tickets())
 
     def _say(self, message: str) -> None:
         self._events.info(self.strategy.strategy_id, message)
@@ -360,7 +364,7 @@ class StrategyRunner:
             return
         for position in self._mine(positions):
             plan = self._plans.get(position.ticket)
-            if plan is not None:
+            if plan is not None and await self._reconcile(position, plan):
                 await self._take_partials(position, plan, tick.bid, tick.ask)
 
     async def _manage_partials(self, positions: list[Position], bars: np.ndarray) -> list[Position]:
@@ -374,11 +378,54 @@ class StrategyRunner:
             if plan is None:
                 still_open.append(position)
                 continue
+            if not await self._reconcile(position, plan):
+                continue  # closed whole by the close a crash had left undone
             # The best price the bar offered the position: its high for a buy, its low (+ spread) for a sell.
             bid, ask = (high, high + spread) if position.side is Side.BUY else (low, low + spread)
             if not await self._take_partials(position, plan, bid, ask):
                 still_open.append(position)
         return still_open
+
+    async def _reconcile(self, position: Position, plan: PartialPlan) -> bool:
+        """A plan taken back from the store, against its position, once. A plan is saved before its
+        steps are done (so that none is done twice): a crash between the two left a partial close
+        saved but not done (the position is bigger than the plan leaves it), or a stop move (the
+        position's stop is behind the plan's). Each is done now, and said. False when the position
+        closed whole."""
+        if position.ticket not in self._to_reconcile:
+            return True
+        self._to_reconcile.discard(position.ticket)
+        ticket, strategy_id = position.ticket, self.strategy.strategy_id
+        missing = floor_to_step(position.volume - plan.remaining_volume, self.spec)
+        if plan.fired and missing >= self.spec.volume_min - 1e-9:
+            self._events.warning(
+                strategy_id,
+                f"#{ticket}: a partial close of {missing:g} lots was saved, but the console stopped before "
+                "it was done: done now",
+            )
+            if await self._close(position, missing, "partial"):
+                return False
+        if plan.stop_moved and plan.behind(position.sl):
+            tick = await self._broker.tick(position.symbol)
+            buy = position.side is Side.BUY
+            price = tick.bid if buy else tick.ask
+            if price > 0 and (price <= plan.stop if buy else price >= plan.stop):  # past that stop already
+                self._events.warning(
+                    strategy_id,
+                    f"#{ticket}: its stop was to move to {plan.stop}, but the console stopped before it was "
+                    f"done, and the price ({price}) is past it now: closed",
+                )
+                return not await self._close(position, None, "stop moved by a partial exit")
+            self._events.warning(
+                strategy_id,
+                f"#{ticket}: its stop was to move to {plan.stop}, but the console stopped before it was "
+                "done: moved now",
+            )
+            try:
+                await self._broker.modify(ticket, sl=plan.stop, tp=position.tp)
+            except BrokerError as error:
+                self._events.warning(strategy_id, f"could not move the stop: {error}")
+        return True
 
     async def _take_partials(self, position: Position, plan: PartialPlan, bid: float, ask: float) -> bool:
         """The levels ``plan`` reaches at these prices, done; True when the position closed whole."""

@@ -43,6 +43,9 @@ class PartialBook:
     def __bool__(self) -> bool:
         return bool(self._plans)
 
+    def tickets(self) -> list[int]:
+        return list(self._plans)
+
     def get(self, ticket: int) -> PartialPlan | None:
         return self._plans.get(ticket)
 

@@ -227,6 +227,15 @@ class PartialPlan:
         trigger = self._price_at_r(self.levels[index].at_r)
         return price >= trigger if self.side == Side.BUY else price <= trigger
 
+    @property
+    def stop_moved(self) -> bool:
+        """Whether a level moved the stop from where it was at the opening (1 R from the entry)."""
+        return self._better(self.stop, self._price_at_r(-1.0))
+
+    def behind(self, stop: float) -> bool:
+        """Whether a position's ``stop`` (0: none) protects less than the plan's."""
+        return stop == 0 or self._better(self.stop, stop)
+
     def _better(self, candidate: float, current: float) -> bool:
         return candidate > current if self.side == Side.BUY else candidate < current
 
