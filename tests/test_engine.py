@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 
 from mt5console.core.broker.models import Side
 from mt5console.core.broker.sim import SimTerminal
-from mt5console.core.events import PositionOpened
+from mt5console.core.events import PositionOpened, TradeUpdate
 from mt5console.core.store import StrategyState, Trade, TradeStatus
 from mt5console.core.strategy.model import StrategyError
 from tests.helpers import Clock, Rig, SimFront, always_buy, make_rig
@@ -456,3 +456,34 @@ async def test_an_empty_tick_refuses_the_entry_instead_of_pricing_it_at_zero(tmp
         assert "no EURUSD price yet (the terminal's tick has no bid/ask)" in rig.text()
     finally:
         await rig.close()
+
+
+async def test_a_restart_records_a_position_that_opened_and_closed_while_unrecorded(tmp_path: Path) -> None:
+    """Killed between a fill and its record, then the position's stop closed it before the restart: the
+    terminal had both deals, the console no trade, and the platform never heard of it."""
+    clock = Clock()
+    state = tmp_path / "sim_state.db"
+    rig = await make_rig(tmp_path, clock=clock, state_path=state)
+    await rig.engine.start(always_buy(), source="test")
+    magic = rig.store.get_strategy("always").magic
+    session_start = clock.now - timedelta(minutes=5)
+    # The runner's order, filled; the console dies before it is written; its stop closes it meanwhile.
+    result = await rig.broker.open_market("EURUSD", Side.BUY, 0.01, magic=magic, comment="mt5c:always:e0")
+    await rig.broker.close_position(result.position, comment="[sl 1.1]")
+    await rig.close()
+
+    again = await make_rig(tmp_path, clock=clock, state_path=state, store_path=tmp_path / "mt5console.db")
+    try:
+        await again.engine.restore(missed_since=session_start)
+        trade = again.store.trade_by_ticket(result.position)
+        assert trade is not None and trade.status == TradeStatus.CLOSED and trade.strategy_id == "always"
+        updates = [e.event for e in again.seen if isinstance(e, TradeUpdate) and e.ticket == result.position]
+        assert updates == ["opened", "closed"]
+        assert (
+            f"#{result.position} of always opened and closed while the console was not recording"
+            in again.text()
+        )
+        await again.engine.restore(missed_since=session_start)  # never twice
+        assert len([e for e in again.seen if isinstance(e, TradeUpdate) and e.ticket == result.position]) == 2
+    finally:
+        await again.close()

@@ -210,9 +210,9 @@ class Runtime:
         if not needs_pairing(settings):  # else linked once paired (issue 6)
             self._link_platform()  # before restore: positions adopted at start are reported too
         await self._learn_server_clock()  # before restore: what happened meanwhile is stored in UTC
-        await self.engine.restore()
-        # Before the market data loop runs: a kill switch a crash cut off is finished before any trade.
         last_session = self.store.session_started()
+        await self.engine.restore(missed_since=last_session)
+        # Before the market data loop runs: a kill switch a crash cut off is finished before any trade.
         for command_id, result in await self.bus.resume_unfinished(last_session):
             if self.platform is not None:
                 self.platform.acknowledge(command_id, ok=result.ok, error=result.error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
@@ -254,9 +255,14 @@ class StrategyEngine:
         self._events.info(strategy_id, reason)
         self._state_changed(runner.strategy, StrategyState.RUNNING, reason)
 
-    async def restore(self) -> None:
-        """At start: recognise open positions, then run again what was running or paused."""
-        await self.tracker.sync(await self._broker.positions())
+    async def restore(self, *, missed_since: datetime | None = None) -> None:
+        """At start: recognise open positions, and record the strategies' positions that opened and
+        closed since ``missed_since`` (the last session's start) without a record; then run again
+        what was running or paused."""
+        positions = await self._broker.positions()
+        await self.tracker.sync(positions)
+        if missed_since is not None:
+            await self.tracker.record_missed(missed_since, positions)
         for record in self._store.list_strategies():
             if record.state not in (StrategyState.RUNNING, StrategyState.PAUSED):
                 continue

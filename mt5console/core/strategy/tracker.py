@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mt5console.core.agent.jobs.fills import JobChangedPositions, JobFilled
 from mt5console.core.broker.errors import BrokerError
@@ -32,7 +32,9 @@ from mt5console.core.store import Store, Trade, TradeStatus
 
 log = logging.getLogger(__name__)
 
+DEAL_ENTRY_IN = 0
 DEAL_ENTRY_OUT = 1
+DEAL_TYPE_BUY = 0
 DEAL_ENTRY_OUT_BY = 3
 CLOSING_ENTRIES = (DEAL_ENTRY_OUT, DEAL_ENTRY_OUT_BY)  # the deals that close (part of) a position
 DEAL_REASON_SL = 4
@@ -209,6 +211,51 @@ class TradeTracker:
         self._events.publish(PositionOpened(position=position, strategy_id=strategy_id))
         if not known:
             self._report("opened", trade, volume=trade.volume, price=trade.open_price, when=trade.open_time)
+
+    async def record_missed(self, since: datetime, open_now: tuple[Position, ...]) -> int:
+        """The positions of the console's strategies that opened and closed since ``since`` without a
+        trade on disk: the console died between a fill and its record, and the position's stop or
+        target closed it before the restart. A position still open is the sync's (it adopts it);
+        these are found only in the deal history. Recorded and reported as opened and closed; their
+        stop and target are not in the history, so their trades have none. Returns how many."""
+        try:
+            # Up to a day ahead: a terminal's clock may run ahead of this computer's.
+            deals = await self._broker.deals(since, datetime.now(UTC) + timedelta(days=1))
+        except BrokerError as error:
+            self._events.warning("trades", f"could not read the deals since the last session: {error}")
+            return 0
+        still_open = {p.ticket for p in open_now}
+        found = 0
+        for deal in deals:
+            strategy_id = self._strategy_of_magic(deal.magic) if deal.entry == DEAL_ENTRY_IN else None
+            ticket = deal.position_id
+            if strategy_id is None or ticket in still_open or self._store.trade_by_ticket(ticket) is not None:
+                continue
+            position = Position(
+                ticket=ticket,
+                symbol=deal.symbol,
+                side=Side.BUY if deal.type == DEAL_TYPE_BUY else Side.SELL,
+                volume=deal.volume,
+                price_open=deal.price,
+                price_current=deal.price,
+                sl=0.0,
+                tp=0.0,
+                profit=0.0,
+                swap=0.0,
+                magic=deal.magic,
+                comment=deal.comment,
+                time=deal.time,
+                identifier=ticket,
+            )
+            self._events.warning(
+                "trades",
+                f"#{ticket} of {strategy_id} opened and closed while the console was not recording it: "
+                "recorded now from the terminal's deals",
+            )
+            self._opened(position, strategy_id)
+            await self._closed(self._open_trades()[ticket])
+            found += 1
+        return found
 
     async def sync(self, positions: tuple[Position, ...]) -> None:
         """Bring the store in line with the terminal's open positions."""
