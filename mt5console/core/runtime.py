@@ -18,6 +18,7 @@ from mt5console.core.agent.agent_state import OFF, AgentStatus
 from mt5console.core.agent.link import PlatformLink
 from mt5console.core.agent.pairing import AgentFileError, apply_saved_identity, needs_pairing
 from mt5console.core.agent.platform import Backoff
+from mt5console.core.agent.reporting import PlatformReporter
 from mt5console.core.broker.connect import initialize_kwargs, module_factory
 from mt5console.core.broker.errors import BrokerError, TerminalUnavailable
 from mt5console.core.broker.models import AccountState
@@ -118,6 +119,7 @@ class Runtime:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
+        self._unpaired: Callable[[], None] | None = None  # queues trade events until paired
         self.started = False
         self.failed = asyncio.Event()  # set when a service task died: front ends should stop
         self._data_lock = DataDirLock(settings.data_dir)
@@ -209,6 +211,9 @@ class Runtime:
         self.bus = CommandBus(self.engine, self.store, self.events)
         if not needs_pairing(settings):  # else linked once paired (issue 6)
             self._link_platform()  # before restore: positions adopted at start are reported too
+        else:  # trade events queued meanwhile, for the agent id the pairing will give
+            self._unpaired = PlatformReporter(self.store, self.events, None).attach()
+            self._unsubscribe.append(self._unpaired)
         await self._learn_server_clock()  # before restore: what happened meanwhile is stored in UTC
         last_session = self.store.session_started()
         await self.engine.restore(missed_since=last_session)
@@ -319,6 +324,9 @@ class Runtime:
         if paired is not None:
             self.events.set_secrets((*self.settings.secrets(), *paired.secrets()))
             self.settings = paired
+            if self._unpaired is not None:  # the link's reporter takes over, in the same loop turn
+                self._unpaired()
+                self._unpaired = None
             self._link_platform()
         self._start_remote_services()
         self._start_agent()

@@ -20,11 +20,12 @@ from mt5console.core.agent.pairing import (
     save_identity,
 )
 from mt5console.core.agent.platform import Backoff
+from mt5console.core.broker.models import Side
 from mt5console.core.commands.pusher import PusherConfig
 from mt5console.core.events import Level
 from mt5console.core.runtime import StartupError
 from tests.helpers import eventually
-from tests.platform_server import PlatformServer
+from tests.platform_server import TRADES_PATH, PlatformServer
 
 from .test_agent_loop import KEY, agent_settings, start_console
 
@@ -191,3 +192,28 @@ def test_pairing_feeds_the_pusher_channel(tmp_path: Path) -> None:
     chosen = apply_saved_identity(replace(settings, pusher_channel="private-desk"))
     assert PusherConfig.from_settings(chosen).channel == "private-desk"
     assert apply_saved_identity(replace(settings, api_url=None)).agent_id is None
+
+
+async def test_a_trade_made_while_pairing_waits_is_reported_once_paired(tmp_path: Path) -> None:
+    """First start with the platform down: the strategies trade at once, but the trade reporter was
+    linked only after pairing, so what happened before was never sent."""
+    platform = PlatformServer(key=KEY)
+    platform.start()
+    platform.fail_status = 503
+    settings = agent_settings(tmp_path, platform.url, agent_id=None)
+    console = await start_console(settings, tmp_path / "sim.db", backoff=Backoff(0.05, 0.2, jitter=0.0))
+    try:
+        await eventually(lambda: len(platform.pair_calls()) >= 2, "pairing retries")
+        result = await console.runtime.broker.open_market("EURUSD", Side.BUY, 0.01, comment="by hand")
+        await eventually(
+            lambda: console.runtime.store.trade_by_ticket(result.position),
+            "the trade recorded while unpaired",
+        )
+        platform.fail_status = None
+        trades = await eventually(platform.trades, "the trade event, once paired", within=10)
+        assert [(t["event"], t["ticket"]) for t in trades] == [("opened", result.position)]
+        (call,) = platform.taken(TRADES_PATH)
+        assert call.path == "/agents/agent-paired-1/trades"
+    finally:
+        await console.runtime.stop()
+        platform.go_away()

@@ -28,7 +28,7 @@ class PlatformLink:
         backoff: Backoff | None = None,
     ) -> None:
         self.client = PlatformClient(api_url, pairing_key)
-        self.delivery = OutboxDelivery(store, self.client, events, backoff=backoff)
+        self.delivery = OutboxDelivery(store, self.client, events, backoff=backoff, agent_id=agent_id)
         self.reporter = PlatformReporter(store, events, agent_id, wake=self.delivery.wake)
         self.acknowledge = self.reporter.acknowledge
 

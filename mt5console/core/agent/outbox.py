@@ -24,6 +24,7 @@ from mt5console.core.agent.platform import (
     PlatformUnavailable,
     why_unavailable,
 )
+from mt5console.core.agent.reporting import UNPAIRED_AGENT, path_part
 from mt5console.core.events import EventBus, Level, PlatformStateChanged, utcnow
 from mt5console.core.store import OutboxRecord, Store
 
@@ -50,8 +51,11 @@ class OutboxDelivery:
         *,
         backoff: Backoff | None = None,
         idle_check: float = IDLE_CHECK,
+        agent_id: str | None = None,
     ) -> None:
         self._store = store
+        # Fills UNPAIRED_AGENT in the paths of what was queued before the console was paired.
+        self._agent = None if agent_id is None else path_part(agent_id)
         self._idle_check = idle_check
         self._client = client
         self._events = events
@@ -99,9 +103,10 @@ class OutboxDelivery:
         """True when the entry is settled (delivered or given up), False when it waits for a retry."""
         assert entry.id is not None  # rows read from the table always have their id
         try:
-            await self._client.request(
-                entry.method, entry.path, entry.body, idempotency_key=idempotency_key(entry)
-            )
+            path = entry.path
+            if UNPAIRED_AGENT in path and self._agent is not None:
+                path = path.replace(UNPAIRED_AGENT, self._agent)
+            await self._client.request(entry.method, path, entry.body, idempotency_key=idempotency_key(entry))
         except PlatformUnavailable as error:
             self._failed(entry, error)
             return False

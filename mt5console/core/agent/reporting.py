@@ -38,6 +38,11 @@ def trade_body(update: TradeUpdate) -> dict[str, Any]:
     }
 
 
+# The agent id's place in the path of what is queued before the console is paired: filled in when
+# it is delivered (OutboxDelivery), so that a trade made while pairing still waits is not lost.
+UNPAIRED_AGENT = "{agent_id}"
+
+
 def path_part(value: str) -> str:
     """An id as one URL path segment ("/" and the like escaped, so it cannot reach another path)."""
     return quote(value, safe="")
@@ -47,13 +52,14 @@ class PlatformReporter:
     """Queues trade events (from the TradeTracker's ``TradeUpdate``) and command acks."""
 
     def __init__(
-        self, store: Store, events: EventBus, agent_id: str, *, wake: Callable[[], None] | None = None
+        self, store: Store, events: EventBus, agent_id: str | None, *, wake: Callable[[], None] | None = None
     ) -> None:
-        if not agent_id.strip():
+        """``agent_id`` None: not paired yet; paths hold UNPAIRED_AGENT until delivery."""
+        if agent_id is not None and not agent_id.strip():
             raise ValueError("agent_id: required to report to the platform")
         self._store = store
         self._events = events
-        self._agent = path_part(agent_id)
+        self._agent = UNPAIRED_AGENT if agent_id is None else path_part(agent_id)
         self._wake = wake or (lambda: None)
 
     def attach(self) -> Callable[[], None]:
