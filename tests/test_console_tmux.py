@@ -171,3 +171,32 @@ def test_a_stop_signal_stops_the_real_console_cleanly(tmux: Tmux, tmp_path: Path
         assert record is not None and record.state == StrategyState.RUNNING
     finally:
         store.close()
+
+
+def test_the_console_leaves_when_its_terminal_goes_away(tmux: Tmux, tmp_path: Path) -> None:
+    """The SSH session drops: the terminal is gone and the console gets SIGHUP. It stopped its runtime,
+    then Textual's shutdown blocked for ever writing to the gone terminal, holding the data dir: the
+    trader could not start the console again."""
+    start_with_a_watcher(tmux, tmp_path)
+    tmux.wait_for(lambda s: "running" in row_of(s, "watcher") and "connected" in s, "the running strategy")
+    holder = (tmp_path / "data" / HOLDER_FILE).read_text()
+    pid = int(holder.split(",")[0].split()[1])
+    tmux.kill()  # the terminal and its session go away, as when the SSH connection drops
+    deadline = time.monotonic() + 20
+    try:
+        while running(pid):
+            assert time.monotonic() < deadline, "the console is still running after its terminal went away"
+            time.sleep(0.2)
+    finally:
+        if running(pid):  # a hung console must not outlive the test
+            os.kill(pid, signal.SIGKILL)
+    log = (tmp_path / "data" / "logs" / "mt5console.log").read_text()
+    assert "received SIGHUP" in log and "runtime   stopped" in log
+    assert not (tmp_path / "data" / HOLDER_FILE).exists()  # the data dir is free for the next start
+
+
+def running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False

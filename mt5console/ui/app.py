@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -99,6 +100,7 @@ class ConsoleApp(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._stopping = False
         self._restore_signals: Callable[[], None] | None = None
+        self._terminal_gone = False  # a SIGHUP: nothing to restore the screen on
         self.startup_error: str | None = None
         self._today_date: date | None = None  # the UTC day today's P&L was summed for
         self._today_wanted = False
@@ -169,6 +171,8 @@ class ConsoleApp(App[None]):
         """A stop from outside (a service manager, the SSH session gone): no question asked, as nobody
         may be there to answer it; strategies start again with the console, positions stay open."""
         self.runtime.events.info("console", f"received {name}")
+        if name == "SIGHUP":
+            self._terminal_gone = True
         self._begin_shutdown()
 
     def _begin_shutdown(self) -> None:
@@ -363,7 +367,14 @@ class ConsoleApp(App[None]):
             return
         self._stopping = True
         await self._stop_runtime()
-        self.exit(return_code=1 if self.runtime.failed.is_set() else 0)
+        code = 1 if self.runtime.failed.is_set() else 0
+        if self._terminal_gone:
+            # The terminal went away (SIGHUP): Textual's shutdown would restore a screen that is no
+            # longer there, and its writer thread then blocks for ever, holding the data dir, so the
+            # trader could not start the console again. The runtime has stopped and every record is
+            # on disk: leave at once.
+            os._exit(code)
+        self.exit(return_code=code)
 
     async def _stop_runtime(self) -> None:
         self.workers.cancel_group(self, "runtime")
