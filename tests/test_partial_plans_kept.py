@@ -27,15 +27,16 @@ TWO_LEVELS = {
 }
 
 
-def partial_strategy() -> dict[str, Any]:
+def partial_strategy(partial_exits: dict[str, Any] = TWO_LEVELS, lot: float = 0.04) -> dict[str, Any]:
+    """Buys every bar (one position at a time), a 3-pip stop, a far target, and these partial exits."""
     return always_buy(
         rules={
             "exit": {
                 "stopLoss": {"type": "pips", "value": 3},
                 "takeProfit": {"type": "pips", "value": 500},
-                "partialExits": TWO_LEVELS,
+                "partialExits": partial_exits,
             },
-            "riskManagement": {"lotSize": 0.04, "maxPositions": 1},
+            "riskManagement": {"lotSize": lot, "maxPositions": 1},
         }
     )
 

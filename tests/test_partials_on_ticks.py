@@ -15,7 +15,8 @@ import pytest
 
 from mt5console.core.broker.models import Side
 from mt5console.core.strategy.tracker import CLOSING_ENTRIES
-from tests.helpers import Clock, always_buy, make_rig
+from tests.helpers import Clock, make_rig
+from tests.test_partial_plans_kept import partial_strategy as partial_strategy_with
 
 ONE_LEVEL = {
     "enabled": True,
@@ -25,16 +26,7 @@ ONE_LEVEL = {
 
 
 def partial_strategy() -> dict[str, Any]:
-    return always_buy(
-        rules={
-            "exit": {
-                "stopLoss": {"type": "pips", "value": 3},
-                "takeProfit": {"type": "pips", "value": 500},
-                "partialExits": ONE_LEVEL,
-            },
-            "riskManagement": {"lotSize": 0.02, "maxPositions": 1},
-        }
-    )
+    return partial_strategy_with(ONE_LEVEL, lot=0.02)
 
 
 async def test_a_level_is_taken_on_the_tick_that_reaches_it(tmp_path: Path) -> None:
