@@ -3,6 +3,7 @@ palette, the header's link state, and a start that fails."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,14 +294,24 @@ async def test_todays_pnl_counts_what_closed_today_and_starts_again_at_midnight(
 async def test_a_second_stop_request_does_not_cancel_the_shutdown_under_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGTERM then SIGHUP (a service stop as the SSH session drops): the second request cancelled the
-    shutdown already stopping the runtime, which then never reached exit, and the console hung."""
+    """Two stop requests (a service stop as the SSH session drops, tested end to end with SIGTERM then
+    SIGHUP in tests/test_console_tmux.py): the second cancelled the shutdown already stopping the
+    runtime, which then never reached exit, and the console hung."""
     rig = make_console(tmp_path, monkeypatch)
     async with rig.app.run_test(size=WIDE):
         await started(rig)
+        stop = rig.runtime.stop
+
+        async def slow_stop() -> None:  # so that the second request lands while the first is stopping
+            await asyncio.sleep(0.5)
+            await stop()
+
+        monkeypatch.setattr(rig.runtime, "stop", slow_stop)
         rig.app._stop_signal("SIGTERM")
         await wait_until(lambda: rig.app._stopping, "the shutdown under way", within=5)
-        rig.app._stop_signal("SIGHUP")
+        # A second SIGTERM, not SIGHUP: in-process, a SIGHUP would make the console leave with os._exit
+        # (its terminal gone), and take the test run with it.
+        rig.app._stop_signal("SIGTERM")
         await wait_until(lambda: rig.app.return_code is not None, "the console's exit", within=10)
     assert rig.app.return_code == 0
     assert not rig.runtime.started
