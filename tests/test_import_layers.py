@@ -21,7 +21,8 @@ The layers, top to bottom (a higher number may import a lower one or its own, ne
 0 base      ``store/``, ``settings.py``, ``events.py``, ``timeframes.py`` and ``broker/models.py``: the
             core's frozen dataclasses import nothing and are the vocabulary the events carry
             (``events.py`` imports them), so they stand with the events at the bottom; and
-            ``data_lock.py`` (one console per data dir), which imports nothing of the core.
+            ``data_lock.py`` (one console per data dir) and the ``file_lock.py`` it shares with the
+            simulator's state file, which import nothing else of the core.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ LAYERS: tuple[tuple[str, int, str], ...] = (
     ("base", 0, "events.py"),
     ("base", 0, "timeframes.py"),
     ("base", 0, "data_lock.py"),
+    ("base", 0, "file_lock.py"),
     ("base", 0, "__init__.py"),
 )
 
