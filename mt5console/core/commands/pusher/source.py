@@ -41,6 +41,7 @@ from mt5console.core.commands.pusher.config import (
     PusherConfig,
     PusherConfigError,
     endpoint_auth,
+    pusher_wanted,
     sign_subscription,
 )
 from mt5console.core.commands.pusher.connection import PysherClient
@@ -288,15 +289,8 @@ def pusher_source(
     settings: Settings, bus: CommandBus, events: EventBus, *, acknowledge: Acknowledge | None = None
 ) -> PusherSource | None:
     """The source the runtime runs, or None (and why, in the log) when the settings do not allow it."""
-    configured = (
-        settings.pusher_key,
-        settings.pusher_channel,
-        settings.pusher_host,
-        settings.pusher_auth_endpoint,
-        settings.pusher_secret,
-    )
-    if not any(configured):
-        return None  # no Pusher wanted: commands come from local files only
+    if not pusher_wanted(settings):
+        return None  # commands come from local files only
     try:
         config = PusherConfig.from_settings(settings)
     except PusherConfigError as error:
