@@ -12,7 +12,6 @@ on at its interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import traceback
@@ -135,32 +134,25 @@ def log_unexpected(events: EventBus, what: str, error: BaseException) -> None:
     events.error(SOURCE, f"{what}: {type(error).__name__}: {error}\n{trace}")
 
 
-async def wait_or_wake(seconds: float, wake: asyncio.Event | None) -> None:
-    """Sleep ``seconds``, or less when ``wake`` is set (then it is cleared)."""
-    if wake is None:
+async def wait_or_wake(
+    seconds: float, wake: asyncio.Event | None, retry: asyncio.Event | None = None
+) -> bool:
+    """Sleep ``seconds``, or less when ``wake`` is set (it is then cleared) or ``retry`` is (it is left
+    set for the caller); True when ``retry`` ended the wait."""
+    signals = [event for event in (wake, retry) if event is not None]
+    if not signals:
         await asyncio.sleep(seconds)
-        return
-    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await wake.wait()
-    wake.clear()
-
-
-async def wait_for_either(seconds: float, first: asyncio.Event | None, second: asyncio.Event) -> bool:
-    """Sleep ``seconds``, or less when either event is set (``first`` is then cleared, as
-    ``wait_or_wake`` does); True when ``second`` ended the wait (it is left set for the caller)."""
-    waits = [asyncio.ensure_future(second.wait())]
-    if first is not None:
-        waits.append(asyncio.ensure_future(first.wait()))
+        return False
+    # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+    waits = [asyncio.ensure_future(event.wait()) for event in signals]
     try:
         await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiting in waits:
             waiting.cancel()
-    if first is not None and first.is_set():
-        first.clear()
-    return second.is_set()
+    if wake is not None:
+        wake.clear()
+    return retry is not None and retry.is_set()
 
 
 async def repeat(
@@ -206,9 +198,7 @@ async def repeat(
                 events.info(SOURCE, f"{name}: the platform is reachable again")
             if sooner is not None:
                 delay = sooner
-        if not failed:
-            await wait_or_wake(delay, wake)
-        elif await wait_for_either(delay, wake, retry):
+        if await wait_or_wake(delay, wake, retry if failed else None):
             retry.clear()
             # Another loop got through: try again soon, each loop at its own moment.
             await asyncio.sleep(random.uniform(0.0, retry_spread))
